@@ -1,0 +1,236 @@
+"""Model directories and model repositories, exactly as Triton (and SageMaker) will see them.
+
+One rule lays out a single model directory (`<model_name>/config.pbtxt`, version folders, and the
+files other concerns contribute, such as fetched weights or env archives); another gathers an
+ensemble with every model it needs. `package` tars the latter and `test` serves it, so a test
+that passes tests the bytes that ship.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterable
+
+from pants.engine.addresses import Address, Addresses
+from pants.engine.fs import (
+    AddPrefix,
+    CreateDigest,
+    Digest,
+    DigestContents,
+    Directory,
+    FileContent,
+    MergeDigests,
+    RemovePrefix,
+)
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import (
+    FieldSet,
+    HydratedSources,
+    HydrateSourcesRequest,
+    Target,
+    TransitiveTargets,
+    TransitiveTargetsRequest,
+    WrappedTarget,
+    WrappedTargetRequest,
+)
+from pants.engine.unions import UnionMembership, union
+from triton_mme.model_config import is_ensemble, parse_model_config
+from triton_mme.proto import model_config_pb2
+from triton_mme.target_types import (
+    TritonConfigSourceField,
+    TritonModelNameField,
+    TritonVersionSourcesField,
+)
+
+
+@dataclass(frozen=True)
+class TritonModelFieldSet(FieldSet):
+    """Any target that is a Triton model directory: `triton_model` or `triton_ensemble`."""
+
+    required_fields = (TritonConfigSourceField, TritonVersionSourcesField)
+
+    model_name: TritonModelNameField
+    config: TritonConfigSourceField
+    sources: TritonVersionSourcesField
+
+    @property
+    def resolved_model_name(self) -> str:
+        return self.model_name.value or os.path.basename(self.address.spec_path)
+
+
+@dataclass(frozen=True)
+class TritonModelConfig:
+    """A parsed config.pbtxt. The message is kept serialized, since rule results are immutable."""
+
+    model_name: str
+    path: str
+    text: bytes
+    serialized: bytes
+
+    def message(self) -> Any:
+        config = model_config_pb2.ModelConfig()  # type: ignore[attr-defined]
+        config.ParseFromString(self.serialized)
+        return config
+
+    @property
+    def is_ensemble(self) -> bool:
+        return is_ensemble(self.message())
+
+
+@rule
+async def read_model_config(field_set: TritonModelFieldSet) -> TritonModelConfig:
+    hydrated = await Get(HydratedSources, HydrateSourcesRequest(field_set.config))
+    contents = await Get(DigestContents, Digest, hydrated.snapshot.digest)
+    if not contents:
+        raise ValueError(
+            f"{field_set.address}: no config file `{field_set.config.value}` in "
+            f"{field_set.address.spec_path}/. Every Triton model directory needs a config.pbtxt."
+        )
+    path = contents[0].path
+    config = parse_model_config(path, contents[0].content.decode("utf-8"))
+    return TritonModelConfig(
+        model_name=field_set.resolved_model_name,
+        path=path,
+        text=contents[0].content,
+        serialized=config.SerializeToString(deterministic=True),
+    )
+
+
+@union
+@dataclass(frozen=True)
+class ModelFilesRequest:
+    """Extra files that another concern puts into a model directory (weights, env archives).
+
+    Implementations register with `UnionRule(ModelFilesRequest, Impl)` and return `ModelFiles`.
+    """
+
+    field_set: TritonModelFieldSet
+    config: TritonModelConfig
+
+    # Subclasses say which targets they contribute to.
+    required_fields: ClassVar[tuple[type, ...]] = ()
+
+    @classmethod
+    def is_applicable(cls, target: Target) -> bool:
+        return target.has_fields(cls.required_fields)
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Files relative to the model directory, e.g. `1/model.onnx` or `python_env.tar.gz`."""
+
+    digest: Digest
+
+
+@dataclass(frozen=True)
+class ModelDirectoryRequest:
+    address: Address
+
+
+@dataclass(frozen=True)
+class ModelDirectory:
+    """One model's directory: every path in `digest` starts with `<model_name>/`."""
+
+    address: Address
+    model_name: str
+    config: TritonModelConfig
+    digest: Digest
+
+
+def version_folders(relative_paths: Iterable[str]) -> tuple[str, ...]:
+    """The top-level folders (numeric version folders) that hold the given files."""
+    return tuple(sorted({path.split("/", 1)[0] for path in relative_paths if "/" in path}))
+
+
+@rule
+async def assemble_model_directory(
+    request: ModelDirectoryRequest, union_membership: UnionMembership
+) -> ModelDirectory:
+    wrapped = await Get(
+        WrappedTarget,
+        WrappedTargetRequest(request.address, description_of_origin="a Triton model directory"),
+    )
+    target = wrapped.target
+    field_set = TritonModelFieldSet.create(target)
+    config, sources = await MultiGet(
+        Get(TritonModelConfig, TritonModelFieldSet, field_set),
+        Get(HydratedSources, HydrateSourcesRequest(field_set.sources)),
+    )
+    name = config.model_name
+    relative_sources = await Get(
+        Digest, RemovePrefix(sources.snapshot.digest, target.address.spec_path)
+    )
+    contributions = await MultiGet(
+        Get(ModelFiles, ModelFilesRequest, request_type(field_set, config))
+        for request_type in union_membership.get(ModelFilesRequest)
+        if request_type.is_applicable(target)
+    )
+    # Git keeps no empty folders: an ensemble whose `1/` holds nothing still needs it in Triton.
+    versions = version_folders(
+        os.path.relpath(path, target.address.spec_path) for path in sources.snapshot.files
+    )
+    empty_versions = () if versions else ("1",)
+    layout = await Get(
+        Digest,
+        CreateDigest(
+            [
+                FileContent("config.pbtxt", config.text),
+                *(Directory(version) for version in empty_versions),
+            ]
+        ),
+    )
+    merged = await Get(
+        Digest,
+        MergeDigests([layout, relative_sources, *(files.digest for files in contributions)]),
+    )
+    return ModelDirectory(
+        address=target.address,
+        model_name=name,
+        config=config,
+        digest=await Get(Digest, AddPrefix(merged, name)),
+    )
+
+
+@dataclass(frozen=True)
+class ModelRepositoryRequest:
+    """The models that `roots` need, transitively (an ensemble and all of its steps)."""
+
+    roots: Addresses
+
+
+@dataclass(frozen=True)
+class ModelRepository:
+    """A Triton model repository: top-level directories are model names."""
+
+    model_names: tuple[str, ...]
+    directories: tuple[ModelDirectory, ...]
+    digest: Digest
+
+
+@rule
+async def assemble_model_repository(request: ModelRepositoryRequest) -> ModelRepository:
+    transitive = await Get(TransitiveTargets, TransitiveTargetsRequest(request.roots))
+    model_addresses = sorted(
+        {t.address for t in transitive.closure if TritonModelFieldSet.is_applicable(t)}
+    )
+    directories = await MultiGet(
+        Get(ModelDirectory, ModelDirectoryRequest(address)) for address in model_addresses
+    )
+    owners: dict[str, Address] = {}
+    for directory in directories:
+        other = owners.setdefault(directory.model_name, directory.address)
+        if other != directory.address:
+            raise ValueError(
+                f"Two targets define the Triton model `{directory.model_name}`: {other} and "
+                f"{directory.address}. Model names must be unique in a model repository: rename "
+                "one directory or set `model_name` in its BUILD file."
+            )
+    digest = await Get(Digest, MergeDigests(d.digest for d in directories))
+    return ModelRepository(
+        model_names=tuple(sorted(owners)), directories=tuple(directories), digest=digest
+    )
+
+
+def rules() -> Iterable:
+    return collect_rules()

@@ -1,0 +1,159 @@
+"""The BUILD-file vocabulary of a Triton model repository: `triton_model` and `triton_ensemble`.
+
+A data scientist keeps one directory per model in Triton's own layout (`config.pbtxt` and numeric
+version folders) and writes a one-line BUILD file; every field below has a default that fits that
+layout.
+"""
+
+from __future__ import annotations
+
+from pants.core.goals.package import OutputPathField
+from pants.engine.target import (
+    COMMON_TARGET_FIELDS,
+    BoolField,
+    Dependencies,
+    MultipleSourcesField,
+    SingleSourceField,
+    StringField,
+    Target,
+)
+from pants.util.strutil import help_text
+
+MODEL_VERSION_FILE = "model_version.txt"
+
+
+class TritonModelNameField(StringField):
+    alias = "model_name"
+    help = help_text(
+        """
+        The Triton model name: the directory name inside the model repository and the name other
+        models (ensembles) use to refer to this one.
+
+        Defaults to the name of the directory holding the BUILD file. If config.pbtxt has a
+        `name`, it must be the same.
+        """
+    )
+
+
+class TritonConfigSourceField(SingleSourceField):
+    alias = "config"
+    default = "config.pbtxt"
+    required = False
+    expected_file_extensions = (".pbtxt",)
+    help = "The model's Triton configuration, in protobuf text format."
+
+
+class TritonVersionSourcesField(MultipleSourcesField):
+    alias = "sources"
+    default = (
+        "[0-9]*/**",
+        "!**/BUILD*",
+        "!**/*.dvc",
+        "!**/.gitignore",
+        "!**/.gitkeep",
+        "!**/__pycache__/**",
+        "!**/*.pyc",
+        "!**/.DS_Store",
+        "!**/.ipynb_checkpoints/**",
+        "!**/*~",
+        "!**/*.swp",
+    )
+    help = help_text(
+        """
+        The files of the model's numeric version folders (`1/model.py`, `1/model.onnx`, ...).
+
+        The default takes every file under folders whose name starts with a digit, without
+        BUILD files, DVC pointers, `__pycache__` and editor or OS litter.
+        """
+    )
+
+
+class TritonArtifactVersionField(StringField):
+    alias = "artifact_version"
+    help = help_text(
+        f"""
+        The version in the published tarball's name, `<model_name>_<artifact_version>.tar.gz`.
+        SageMaker serves the tarball under that name (its TargetModel), so every change that is
+        published needs a new version.
+
+        Defaults to the content of `{MODEL_VERSION_FILE}` beside the BUILD file. Allowed
+        characters: letters, digits, `.`, `-` and `_`.
+        """
+    )
+
+
+class TritonModelVersionFileField(SingleSourceField):
+    alias = "model_version_file"
+    default = MODEL_VERSION_FILE
+    required = False
+    help = help_text(
+        f"""
+        The file holding the artifact version (see `artifact_version`). A model with neither a
+        `{MODEL_VERSION_FILE}` nor an `artifact_version` cannot be packaged on its own.
+        """
+    )
+
+
+class TritonDependenciesField(Dependencies):
+    help = help_text(
+        """
+        Other targets this model needs. Ensemble steps are inferred from config.pbtxt: list only
+        what cannot be inferred.
+        """
+    )
+
+
+class TritonEnsembleMemberOnlyField(BoolField):
+    alias = "ensemble_member_only"
+    default = False
+    help = help_text(
+        """
+        Set to True for a model that is only ever served as a step of an ensemble: `package` and
+        `publish` then skip it on its own (it still goes into every ensemble tarball that uses
+        it).
+        """
+    )
+
+
+class TritonModelOutputPathField(OutputPathField):
+    pass
+
+
+_COMMON_MODEL_FIELDS = (
+    *COMMON_TARGET_FIELDS,
+    TritonModelNameField,
+    TritonConfigSourceField,
+    TritonVersionSourcesField,
+    TritonArtifactVersionField,
+    TritonModelVersionFileField,
+    TritonDependenciesField,
+    TritonModelOutputPathField,
+)
+
+
+class TritonModelTarget(Target):
+    alias = "triton_model"
+    core_fields = (*_COMMON_MODEL_FIELDS, TritonEnsembleMemberOnlyField)
+    help = help_text(
+        """
+        A Triton model directory: config.pbtxt plus numeric version folders, as Triton's model
+        repository layout has it (python backend, ONNX, TorchScript, ...).
+
+        `package` builds `<model_name>_<artifact_version>.tar.gz`, the tarball SageMaker
+        multi-model endpoints load.
+        """
+    )
+
+
+class TritonEnsembleTarget(Target):
+    alias = "triton_ensemble"
+    core_fields = _COMMON_MODEL_FIELDS
+    help = help_text(
+        """
+        A Triton ensemble (config.pbtxt with `platform: "ensemble"`): a pipeline of other models.
+
+        Its steps are found from `ensemble_scheduling` and become dependencies. `package` builds
+        one tarball holding the ensemble and every model it needs, as SageMaker multi-model
+        endpoints expect.
+        """
+    )
