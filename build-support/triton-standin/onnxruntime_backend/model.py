@@ -134,7 +134,7 @@ class TritonPythonModel:
         return pb_utils.InferenceResponse(output_tensors=tensors)
 
     def finalize(self) -> None:
-        self.session = None
+        del self.session
 
 
 def _to_str(value: Any) -> str:

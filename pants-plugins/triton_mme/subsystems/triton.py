@@ -41,7 +41,7 @@ class TritonSubsystem(Subsystem):
         help="Seconds to wait for a started Triton server to report ready before failing.",
     )
     docker_run_args = StrListOption(
-        default=["--shm-size=256m"],
+        default=["--shm-size=1g"],
         help=softwrap(
             """
             Extra arguments for `docker run` of a Triton container, e.g. `--gpus=all` on a GPU
