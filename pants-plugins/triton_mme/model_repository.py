@@ -18,9 +18,11 @@ from pants.engine.fs import (
     CreateDigest,
     Digest,
     DigestContents,
+    DigestSubset,
     Directory,
     FileContent,
     MergeDigests,
+    PathGlobs,
     RemovePrefix,
 )
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
@@ -80,8 +82,7 @@ class TritonModelConfig:
 
 @rule
 async def read_model_config(field_set: TritonModelFieldSet) -> TritonModelConfig:
-    hydrated = await Get(HydratedSources, HydrateSourcesRequest(field_set.config))
-    contents = await Get(DigestContents, Digest, hydrated.snapshot.digest)
+    contents = await Get(DigestContents, PathGlobs([field_set.config.path()]))
     if not contents:
         raise ValueError(
             f"{field_set.address}: no config file `{field_set.config.value}` in "
@@ -158,9 +159,14 @@ async def assemble_model_directory(
         Get(HydratedSources, HydrateSourcesRequest(field_set.sources)),
     )
     name = config.model_name
-    relative_sources = await Get(
-        Digest, RemovePrefix(sources.snapshot.digest, target.address.spec_path)
+    # Only version folders: config.pbtxt is written below, model_version.txt stays outside.
+    version_sources = await Get(
+        Digest,
+        DigestSubset(
+            sources.snapshot.digest, PathGlobs([os.path.join(target.address.spec_path, "*/**")])
+        ),
     )
+    relative_sources = await Get(Digest, RemovePrefix(version_sources, target.address.spec_path))
     contributions = await MultiGet(
         Get(ModelFiles, ModelFilesRequest, request_type(field_set, config))
         for request_type in union_membership.get(ModelFilesRequest)
