@@ -7,7 +7,15 @@ from typing import Iterable
 from pants.engine.rules import Rule
 from pants.engine.target import Target
 from pants.engine.unions import UnionRule
-from triton_mme import dependency_inference, lint, model_repository, package, tailor, validate
+from triton_mme import (
+    dependency_inference,
+    lint,
+    model_repository,
+    package,
+    tailor,
+    typecheck,
+    validate,
+)
 from triton_mme.subsystems.triton import TritonSubsystem
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
 
@@ -24,5 +32,6 @@ def rules() -> Iterable[Rule | UnionRule]:
         *lint.rules(),
         *tailor.rules(),
         *package.rules(),
+        *typecheck.rules(),
         *TritonSubsystem.rules(),
     )

@@ -24,7 +24,9 @@ class TritonPythonModel:
     def execute(self, requests: list[Any]) -> list[Any]:
         responses = []
         for request in requests:
-            scores = pb_utils.get_input_tensor_by_name(request, "SCORES").as_numpy()
+            tensor = pb_utils.get_input_tensor_by_name(request, "SCORES")
+            assert tensor is not None  # A required input: Triton refuses requests without it.
+            scores = tensor.as_numpy()
             try:
                 label, score = postprocess(scores)
                 outputs = [pb_utils.Tensor("LABEL", label), pb_utils.Tensor("SCORE", score)]

@@ -34,7 +34,9 @@ class TritonPythonModel:
     def execute(self, requests: list[Any]) -> list[Any]:
         responses = []
         for request in requests:
-            image = pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy()
+            tensor = pb_utils.get_input_tensor_by_name(request, "IMAGE")
+            assert tensor is not None  # A required input: Triton refuses requests without it.
+            image = tensor.as_numpy()
             try:
                 pixels = pb_utils.Tensor("PIXELS", preprocess(image))
                 responses.append(pb_utils.InferenceResponse(output_tensors=[pixels]))
