@@ -1,4 +1,4 @@
-"""Writes the screen-detection network, `models/screen_detection/screen_detection_inferencer/1/model.onnx`.
+"""Writes the screen-detection network (the inferencer's `1/model.onnx`) from seeded weights.
 
     ./pants run tools/make_screen_detection_weights.py
 
@@ -51,7 +51,9 @@ def build_model() -> onnx.ModelProto:
         initializer=initializers,
     )
     model = helper.make_model(
-        graph, producer_name="make_screen_detection_weights", opset_imports=[helper.make_opsetid("", 13)]
+        graph,
+        producer_name="make_screen_detection_weights",
+        opset_imports=[helper.make_opsetid("", 13)],
     )
     model.ir_version = 7  # Loadable by every onnxruntime release since 1.6.
     onnx.checker.check_model(model)

@@ -93,10 +93,10 @@ def step_lines(text: str) -> list[int | None]:
     lines: list[int | None] = []
     if start is None:
         return lines
-    after = start
-    while (found := line_of(text, r"\bmodel_name\s*:", after=after)) is not None:
+    found = line_of(text, r"\bmodel_name\s*:", after=start)
+    while found is not None:
         lines.append(found)
-        after = found + 1
+        found = line_of(text, r"\bmodel_name\s*:", after=found + 1)
     return lines
 
 
@@ -359,8 +359,10 @@ def check_ensemble_steps(
                 )
                 continue
             if tensor in tensors:
-                first = "it is an ensemble input" if tensor in ensemble_inputs else (
-                    f"{tensors[tensor].origin} writes it too"
+                first = (
+                    "it is an ensemble input"
+                    if tensor in ensemble_inputs
+                    else (f"{tensors[tensor].origin} writes it too")
                 )
                 error(
                     f"{where}: ensemble tensor `{tensor}` is written a second time ({first}); "

@@ -295,7 +295,9 @@ def test_read_of_a_tensor_nobody_writes() -> None:
 
 
 def test_dtype_mismatch() -> None:
-    message = only(ensemble_errors(classify=CLASSIFY.replace("TYPE_FP32, dims: [3", "TYPE_FP16, dims: [3")))
+    message = only(
+        ensemble_errors(classify=CLASSIFY.replace("TYPE_FP32, dims: [3", "TYPE_FP16, dims: [3"))
+    )
     assert message.startswith("models/pipeline/config.pbtxt:21: ")
     assert "input `pixels` of `classify` reads `pixels`: data type mismatch" in message
     assert "step 1 (`pre`) output `PIXELS` is TYPE_FP32, but TYPE_FP16 is expected" in message
@@ -315,16 +317,20 @@ def test_output_shape_mismatch() -> None:
 
 def test_batch_dim_of_unbatched_member() -> None:
     # A member without batching declares the batch dim itself: [-1, 3, 32, 32] matches.
-    unbatched = CLASSIFY.replace("max_batch_size: 8", "max_batch_size: 0").replace(
-        "dims: [3, -1, -1]", "dims: [-1, 3, 32, 32]"
-    ).replace("dims: [4]", "dims: [-1, 4]")
+    unbatched = (
+        CLASSIFY.replace("max_batch_size: 8", "max_batch_size: 0")
+        .replace("dims: [3, -1, -1]", "dims: [-1, 3, 32, 32]")
+        .replace("dims: [4]", "dims: [-1, 4]")
+    )
     assert ensemble_errors(classify=unbatched) == []
     wrong = unbatched.replace("dims: [-1, 3, 32, 32]", "dims: [3, 32, 32]")
     assert "shape mismatch" in only(ensemble_errors(classify=wrong))
 
 
 def test_member_max_batch_size_smaller_than_ensemble() -> None:
-    message = only(ensemble_errors(pre=PREPROCESS.replace("max_batch_size: 8", "max_batch_size: 4")))
+    message = only(
+        ensemble_errors(pre=PREPROCESS.replace("max_batch_size: 8", "max_batch_size: 4"))
+    )
     assert message.startswith("models/pipeline/config.pbtxt:13: ")
     assert "step 1 (`pre`): model `pre` has max_batch_size 4, smaller than the ensemble's 8" in (
         message

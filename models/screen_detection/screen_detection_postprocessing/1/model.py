@@ -11,7 +11,9 @@ import triton_python_backend_utils as pb_utils
 LABELS = ("no_screen", "phone_screen", "monitor_screen")
 
 
-def postprocess(scores: npt.NDArray[np.float32]) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
+def postprocess(
+    scores: npt.NDArray[np.float32],
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
     """The best class of the first (only) row of `scores`, as label bytes and its score."""
     if scores.shape != (1, len(LABELS)):
         raise ValueError(f"SCORES must have shape [1, {len(LABELS)}], got {list(scores.shape)}")
