@@ -13,12 +13,9 @@ import pytest
 
 
 def find_checkout() -> Path | None:
-    """The checkout `./pants test` was started from (PWD, passed by the test target)."""
-    start = Path(os.environ.get("PWD", os.getcwd()))
-    for directory in (start, *start.parents):
-        if (directory / "pants.toml").is_file() and (directory / ".git").exists():
-            return directory
-    return None
+    """The checkout `./pants test` runs in (the ./pants launcher exports its path)."""
+    root = os.environ.get("TRITON_MME_BUILDROOT")
+    return Path(root) if root and (Path(root) / "pants.toml").is_file() else None
 
 
 def copy_checkout(source: Path, destination: Path, *, reverse: bool, mtime: int) -> None:
@@ -49,8 +46,7 @@ class PackagedCheckout:
 
 
 def run_package(root: Path, umask: int, *, use_cache: bool) -> PackagedCheckout:
-    env = {k: v for k, v in os.environ.items() if k != "PWD"}
-    env["PWD"] = str(root)
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"}
     previous = os.umask(umask)
     try:
         result = subprocess.run(
@@ -79,7 +75,7 @@ def run_package(root: Path, umask: int, *, use_cache: bool) -> PackagedCheckout:
 def checkout() -> Path:
     found = find_checkout()
     if found is None:
-        pytest.skip("cannot find the checkout: run this test through `./pants test` from it")
+        pytest.skip("TRITON_MME_BUILDROOT is not set: run this test with `./pants test`")
     return found
 
 
