@@ -34,13 +34,17 @@ def ensemble(*steps: str) -> str:
         f'output_map {{ key: "OUT" value: "Y{i}" }} }}'
         for i, s in enumerate(steps)
     )
-    return dedent(
-        """\
+    return (
+        dedent(
+            """\
         platform: "ensemble"
         input [{ name: "X", data_type: TYPE_FP32, dims: [1] }]
         ensemble_scheduling { step [
         """
-    ) + step_text + "\n] }\n"
+        )
+        + step_text
+        + "\n] }\n"
+    )
 
 
 @pytest.fixture

@@ -134,7 +134,10 @@ def test_ensemble_checked_against_step_configs(rule_runner: RuleRunner) -> None:
 
 
 def test_validated_repository_refuses_invalid_models(rule_runner: RuleRunner) -> None:
-    write(rule_runner, **{"models/scale/config.pbtxt": SCALE.replace("max_batch_size: 4", "max_batch_size: 2")})
+    write(
+        rule_runner,
+        **{"models/scale/config.pbtxt": SCALE.replace("max_batch_size: 4", "max_batch_size: 2")},
+    )
     with engine_error(InvalidTritonModel, contains="smaller than the ensemble's 4"):
         rule_runner.request(
             ValidatedModelRepository,
@@ -159,7 +162,9 @@ def field_sets(rule_runner: RuleRunner) -> tuple[TritonModelFieldSet, ...]:
 
 
 def lint_result(rule_runner: RuleRunner) -> LintResult:
-    batch = TritonConfigLintRequest.Batch("triton-config", field_sets(rule_runner), _EmptyMetadata())
+    batch = TritonConfigLintRequest.Batch(
+        "triton-config", field_sets(rule_runner), _EmptyMetadata()
+    )
     return rule_runner.request(LintResult, [batch])
 
 
@@ -167,7 +172,7 @@ def test_lint_reports_every_error(rule_runner: RuleRunner) -> None:
     write(rule_runner, **{"models/pipeline/config.pbtxt": PIPELINE.replace('"pipeline"', '"p"')})
     result = lint_result(rule_runner)
     assert result.exit_code == 1
-    assert result.stdout.startswith("models/pipeline/config.pbtxt:1: `name: \"p\"` differs")
+    assert result.stdout.startswith('models/pipeline/config.pbtxt:1: `name: "p"` differs')
 
 
 def test_lint_passes_valid_models(rule_runner: RuleRunner) -> None:

@@ -24,7 +24,9 @@ class TritonPythonModel:
     def execute(self, requests: list[Any]) -> list[Any]:
         responses = []
         for request in requests:
-            texts = pb_utils.get_input_tensor_by_name(request, "TEXT").as_numpy()
+            tensor = pb_utils.get_input_tensor_by_name(request, "TEXT")
+            assert tensor is not None  # A required input: Triton refuses requests without it.
+            texts = tensor.as_numpy()
             try:
                 normalized = pb_utils.Tensor("NORMALIZED", normalize_all(texts))
                 responses.append(pb_utils.InferenceResponse(output_tensors=[normalized]))

@@ -16,7 +16,7 @@ import os
 import stat
 import sys
 import tarfile
-from typing import Iterator
+from typing import IO, Iterator, cast
 
 MTIME = 0
 COMPRESS_LEVEL = 6
@@ -59,7 +59,7 @@ def write_tarball(root: str, output: str) -> None:
     with open(output, "wb") as raw, gzip.GzipFile(
         filename="", mode="wb", fileobj=raw, compresslevel=COMPRESS_LEVEL, mtime=MTIME
     ) as compressed, tarfile.open(
-        fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8"
+        fileobj=cast(IO[bytes], compressed), mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8"
     ) as tar:
         for path in members(root):
             info = normalized_info(root, path)

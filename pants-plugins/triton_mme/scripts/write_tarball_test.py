@@ -25,8 +25,8 @@ def make_repository(root: Path, *, reverse: bool, mtime: int, umask: int) -> Non
             (root / path).write_bytes(content)
         (root / "pipeline" / "1").mkdir()
         (root / "pre/1/run.sh").chmod(0o700)
-        for path in root.rglob("*"):
-            os.utime(path, (mtime, mtime))
+        for entry in root.rglob("*"):
+            os.utime(entry, (mtime, mtime))
     finally:
         os.umask(old_umask)
 
