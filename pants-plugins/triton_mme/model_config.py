@@ -126,10 +126,12 @@ def check_model_directory(
     model_name: str,
     target_alias: str,
     folder_names: Iterable[str],
+    file_names: Iterable[str],
 ) -> list[ModelConfigError]:
-    """Checks one model directory on its own: name, target type, version folders, env path.
+    """Checks one model directory on its own: name, target type, version folders, label files,
+    env path.
 
-    `folder_names` are the names of the sub-folders of the model directory.
+    `folder_names` and `file_names` are the names of the model directory's sub-folders and files.
     """
     errors: list[ModelConfigError] = []
     ensemble = is_ensemble(config)
@@ -162,6 +164,7 @@ def check_model_directory(
             )
         )
     errors.extend(check_version_folders(path, folder_names, ensemble=ensemble))
+    errors.extend(check_label_files(path, text, config, file_names))
     errors.extend(check_execution_env_path(path, text, config))
     if ensemble:
         errors.extend(check_ensemble_fields(path, text, config))
@@ -205,6 +208,24 @@ def check_version_folders(
             )
         )
     return errors
+
+
+def check_label_files(
+    path: str, text: str, config: Any, file_names: Iterable[str]
+) -> list[ModelConfigError]:
+    """Each output's `label_filename` names a file beside config.pbtxt."""
+    present = set(file_names)
+    directory = posixpath.dirname(path) or "."
+    return [
+        ModelConfigError(
+            path,
+            f"output `{output.name}` names the label file `{output.label_filename}`, which is not "
+            f"in `{directory}/`: add it beside config.pbtxt or remove `label_filename`.",
+            line=line_of(text, _quoted(output.label_filename)),
+        )
+        for output in config.output
+        if output.label_filename and output.label_filename not in present
+    ]
 
 
 def check_execution_env_path(path: str, text: str, config: Any) -> list[ModelConfigError]:

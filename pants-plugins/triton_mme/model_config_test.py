@@ -88,7 +88,12 @@ def ensemble_errors(text: str = PIPELINE, **member_overrides: str) -> list[str]:
 
 
 def directory_errors(
-    text: str, *, name: str = "pre", alias: str = "triton_model", folders=("1",)
+    text: str,
+    *,
+    name: str = "pre",
+    alias: str = "triton_model",
+    folders=("1",),
+    files=("config.pbtxt",),
 ) -> list[str]:
     path = f"models/{name}/config.pbtxt"
     return [
@@ -100,6 +105,7 @@ def directory_errors(
             model_name=name,
             target_alias=alias,
             folder_names=folders,
+            file_names=files,
         )
     ]
 
@@ -341,3 +347,15 @@ def test_shapes_compatible() -> None:
     assert shapes_compatible((-1, 3), (8, 3))
     assert not shapes_compatible((-1, 3), (-1, 3, 1))
     assert not shapes_compatible((2, 3), (3, 3))
+
+
+def test_label_file_missing() -> None:
+    config = PREPROCESS.replace(
+        "dims: [3, 32, 32] }", 'dims: [3, 32, 32], label_filename: "labels.txt" }'
+    )
+    message = only(directory_errors(config))
+    assert message.startswith("models/pre/config.pbtxt:6: ")
+    assert "output `PIXELS` names the label file `labels.txt`, which is not in `models/pre/`" in (
+        message
+    )
+    assert directory_errors(config, files=("config.pbtxt", "labels.txt")) == []

@@ -139,6 +139,11 @@ class ModelDirectory:
     digest: Digest
 
 
+def label_files(config: Any) -> tuple[str, ...]:
+    """The `label_filename`s of a config's outputs (files beside config.pbtxt)."""
+    return tuple(sorted({o.label_filename for o in config.output if o.label_filename}))
+
+
 def version_folders(relative_paths: Iterable[str]) -> tuple[str, ...]:
     """The top-level folders (numeric version folders) that hold the given files."""
     return tuple(sorted({path.split("/", 1)[0] for path in relative_paths if "/" in path}))
@@ -159,11 +164,14 @@ async def assemble_model_directory(
         Get(HydratedSources, HydrateSourcesRequest(field_set.sources)),
     )
     name = config.model_name
-    # Only version folders: config.pbtxt is written below, model_version.txt stays outside.
+    # Version folders and the label files outputs name (Triton reads those from the model
+    # directory); config.pbtxt is written below, model_version.txt stays outside.
+    directory_files = ("*/**", *label_files(config.message()))
     version_sources = await Get(
         Digest,
         DigestSubset(
-            sources.snapshot.digest, PathGlobs([os.path.join(target.address.spec_path, "*/**")])
+            sources.snapshot.digest,
+            PathGlobs(os.path.join(target.address.spec_path, f) for f in directory_files),
         ),
     )
     relative_sources = await Get(Digest, RemovePrefix(version_sources, target.address.spec_path))

@@ -58,7 +58,7 @@ class TritonVersionSourcesField(MultipleSourcesField):
     alias = "sources"
     default = (
         "*.pbtxt",
-        MODEL_VERSION_FILE,
+        "*.txt",
         "[0-9]*/**",
         "!**/BUILD*",
         "!**/*.dvc",
@@ -77,9 +77,9 @@ class TritonVersionSourcesField(MultipleSourcesField):
         numeric version folders (`1/model.py`, `1/model.onnx`, ...), which are what goes into
         the model's directory in a tarball.
 
-        The default takes config.pbtxt, model_version.txt and every file under folders whose
-        name starts with a digit, without BUILD files, DVC pointers, `__pycache__` and editor or
-        OS litter.
+        The default takes config.pbtxt, the `.txt` files beside it (model_version.txt, label
+        files named by `label_filename`) and every file under folders whose name starts with a
+        digit, without BUILD files, DVC pointers, `__pycache__` and editor or OS litter.
         """
     )
 

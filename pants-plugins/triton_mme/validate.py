@@ -91,6 +91,7 @@ async def validate_model(
         model_name=config.model_name,
         target_alias=wrapped.target.alias,
         folder_names=[os.path.basename(d) for d in entries.dirs],
+        file_names=[os.path.basename(f) for f in entries.files],
     )
     if config.is_ensemble:
         step_names = [n for n in ensemble_step_model_names(message) if n in mapping]
