@@ -18,9 +18,11 @@ from pants.engine.fs import (
     CreateDigest,
     Digest,
     DigestContents,
+    DigestSubset,
     Directory,
     FileContent,
     MergeDigests,
+    PathGlobs,
     RemovePrefix,
 )
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
@@ -80,8 +82,7 @@ class TritonModelConfig:
 
 @rule
 async def read_model_config(field_set: TritonModelFieldSet) -> TritonModelConfig:
-    hydrated = await Get(HydratedSources, HydrateSourcesRequest(field_set.config))
-    contents = await Get(DigestContents, Digest, hydrated.snapshot.digest)
+    contents = await Get(DigestContents, PathGlobs([field_set.config.path()]))
     if not contents:
         raise ValueError(
             f"{field_set.address}: no config file `{field_set.config.value}` in "
@@ -138,6 +139,11 @@ class ModelDirectory:
     digest: Digest
 
 
+def label_files(config: Any) -> tuple[str, ...]:
+    """The `label_filename`s of a config's outputs (files beside config.pbtxt)."""
+    return tuple(sorted({o.label_filename for o in config.output if o.label_filename}))
+
+
 def version_folders(relative_paths: Iterable[str]) -> tuple[str, ...]:
     """The top-level folders (numeric version folders) that hold the given files."""
     return tuple(sorted({path.split("/", 1)[0] for path in relative_paths if "/" in path}))
@@ -158,9 +164,17 @@ async def assemble_model_directory(
         Get(HydratedSources, HydrateSourcesRequest(field_set.sources)),
     )
     name = config.model_name
-    relative_sources = await Get(
-        Digest, RemovePrefix(sources.snapshot.digest, target.address.spec_path)
+    # Version folders and the label files outputs name (Triton reads those from the model
+    # directory); config.pbtxt is written below, model_version.txt stays outside.
+    directory_files = ("*/**", *label_files(config.message()))
+    version_sources = await Get(
+        Digest,
+        DigestSubset(
+            sources.snapshot.digest,
+            PathGlobs(os.path.join(target.address.spec_path, f) for f in directory_files),
+        ),
     )
+    relative_sources = await Get(Digest, RemovePrefix(version_sources, target.address.spec_path))
     contributions = await MultiGet(
         Get(ModelFiles, ModelFilesRequest, request_type(field_set, config))
         for request_type in union_membership.get(ModelFilesRequest)

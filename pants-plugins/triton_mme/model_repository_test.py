@@ -95,6 +95,28 @@ def test_model_directory_holds_config_and_version_files_only(rule_runner: RuleRu
     }
 
 
+def test_label_files_named_in_the_config_are_kept(rule_runner: RuleRunner) -> None:
+    write_models(rule_runner)
+    rule_runner.write_files(
+        {
+            "models/add_one/config.pbtxt": ADD_ONE_CONFIG.replace(
+                'name: "OUTPUT0", data_type: TYPE_FP32, dims: [-1]',
+                'name: "OUTPUT0", data_type: TYPE_FP32, dims: [-1], label_filename: "labels.txt"',
+            ),
+            "models/add_one/labels.txt": "a\nb\n",
+            "models/add_one/notes.txt": "not for Triton",
+        }
+    )
+    directory = rule_runner.request(
+        ModelDirectory, [ModelDirectoryRequest(Address("models/add_one"))]
+    )
+    assert set(entries(rule_runner, directory.digest)) == {
+        "add_one/config.pbtxt",
+        "add_one/labels.txt",
+        "add_one/1/model.py",
+    }
+
+
 def test_ensemble_without_version_folder_gets_an_empty_one(rule_runner: RuleRunner) -> None:
     write_models(rule_runner)
     directory = rule_runner.request(

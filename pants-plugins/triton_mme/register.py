@@ -7,7 +7,15 @@ from typing import Iterable
 from pants.engine.rules import Rule
 from pants.engine.target import Target
 from pants.engine.unions import UnionRule
-from triton_mme import model_repository
+from triton_mme import (
+    dependency_inference,
+    lint,
+    model_repository,
+    package,
+    tailor,
+    typecheck,
+    validate,
+)
 from triton_mme.subsystems.triton import TritonSubsystem
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
 
@@ -17,4 +25,13 @@ def target_types() -> Iterable[type[Target]]:
 
 
 def rules() -> Iterable[Rule | UnionRule]:
-    return (*model_repository.rules(), *TritonSubsystem.rules())
+    return (
+        *model_repository.rules(),
+        *validate.rules(),
+        *dependency_inference.rules(),
+        *lint.rules(),
+        *tailor.rules(),
+        *package.rules(),
+        *typecheck.rules(),
+        *TritonSubsystem.rules(),
+    )

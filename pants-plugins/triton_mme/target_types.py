@@ -7,13 +7,15 @@ layout.
 
 from __future__ import annotations
 
+import os
+
 from pants.core.goals.package import OutputPathField
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
+    AsyncFieldMixin,
     BoolField,
     Dependencies,
     MultipleSourcesField,
-    SingleSourceField,
     StringField,
     Target,
 )
@@ -35,17 +37,28 @@ class TritonModelNameField(StringField):
     )
 
 
-class TritonConfigSourceField(SingleSourceField):
+# `config` and `model_version_file` name files of the model directory rather than being source
+# fields of their own: Pants treats a target's first source field (by alias) as all of its files,
+# and that must be `sources`, which covers the whole directory.
+class TritonConfigSourceField(StringField, AsyncFieldMixin):
     alias = "config"
     default = "config.pbtxt"
-    required = False
-    expected_file_extensions = (".pbtxt",)
-    help = "The model's Triton configuration, in protobuf text format."
+    help = help_text(
+        """
+        The model's Triton configuration (protobuf text format), as a path relative to the
+        BUILD file's directory.
+        """
+    )
+
+    def path(self) -> str:
+        return os.path.join(self.address.spec_path, self.value or self.default)
 
 
 class TritonVersionSourcesField(MultipleSourcesField):
     alias = "sources"
     default = (
+        "*.pbtxt",
+        "*.txt",
         "[0-9]*/**",
         "!**/BUILD*",
         "!**/*.dvc",
@@ -60,10 +73,13 @@ class TritonVersionSourcesField(MultipleSourcesField):
     )
     help = help_text(
         """
-        The files of the model's numeric version folders (`1/model.py`, `1/model.onnx`, ...).
+        The files of the model directory: its config, its version file, and the files of its
+        numeric version folders (`1/model.py`, `1/model.onnx`, ...), which are what goes into
+        the model's directory in a tarball.
 
-        The default takes every file under folders whose name starts with a digit, without
-        BUILD files, DVC pointers, `__pycache__` and editor or OS litter.
+        The default takes config.pbtxt, the `.txt` files beside it (model_version.txt, label
+        files named by `label_filename`) and every file under folders whose name starts with a
+        digit, without BUILD files, DVC pointers, `__pycache__` and editor or OS litter.
         """
     )
 
@@ -82,16 +98,19 @@ class TritonArtifactVersionField(StringField):
     )
 
 
-class TritonModelVersionFileField(SingleSourceField):
+class TritonModelVersionFileField(StringField, AsyncFieldMixin):
     alias = "model_version_file"
     default = MODEL_VERSION_FILE
-    required = False
     help = help_text(
         f"""
-        The file holding the artifact version (see `artifact_version`). A model with neither a
-        `{MODEL_VERSION_FILE}` nor an `artifact_version` cannot be packaged on its own.
+        The file holding the artifact version (see `artifact_version`), relative to the BUILD
+        file's directory. A model with neither a `{MODEL_VERSION_FILE}` nor an `artifact_version`
+        cannot be packaged on its own.
         """
     )
+
+    def path(self) -> str:
+        return os.path.join(self.address.spec_path, self.value or self.default)
 
 
 class TritonDependenciesField(Dependencies):
@@ -110,13 +129,19 @@ class TritonEnsembleMemberOnlyField(BoolField):
         """
         Set to True for a model that is only ever served as a step of an ensemble: `package` and
         `publish` then skip it on its own (it still goes into every ensemble tarball that uses
-        it).
+        it, and needs no `model_version.txt`). Default False: every `triton_model` is also
+        packaged and published on its own.
         """
     )
 
 
 class TritonModelOutputPathField(OutputPathField):
-    pass
+    help = help_text(
+        """
+        Where `package` writes the tarball, relative to `dist/`. Defaults to
+        `<path to the BUILD file>/<model_name>_<artifact_version>.tar.gz`.
+        """
+    )
 
 
 _COMMON_MODEL_FIELDS = (

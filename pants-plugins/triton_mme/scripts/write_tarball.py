@@ -1,0 +1,83 @@
+"""Writes a byte-reproducible .tar.gz of a directory (stdlib only; runs in a sandboxed process).
+
+    python write_tarball.py SOURCE_DIR OUTPUT_FILE
+
+The same files give the same bytes whatever their mtimes, owners, umask, locale or order on
+disk: members are sorted by path, directories (also empty ones) are included, every mtime is
+fixed, owners are root with no names, modes are 0755 (directories and executables) or 0644, and
+the gzip header has no file name and a zero mtime. Files are streamed, so multi-GB weights never
+sit in memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import stat
+import sys
+import tarfile
+from typing import IO, Iterator, cast
+
+MTIME = 0
+COMPRESS_LEVEL = 6
+
+
+def members(root: str) -> Iterator[str]:
+    """Every directory and file under `root`, as sorted `/`-separated paths relative to it.
+
+    A directory sorts before its contents (`a`, `a/b`, `a.txt`), as tar extraction expects.
+    """
+    found = []
+    for directory, dirnames, filenames in os.walk(root):
+        relative = os.path.relpath(directory, root)
+        for name in dirnames + filenames:
+            path = name if relative == "." else os.path.join(relative, name)
+            found.append(path.replace(os.sep, "/"))
+    return iter(sorted(found, key=lambda p: p.split("/")))
+
+
+def normalized_info(root: str, path: str) -> tarfile.TarInfo:
+    """The tar header for `path` with everything that depends on the machine made constant."""
+    status = os.lstat(os.path.join(root, path))
+    info = tarfile.TarInfo(path)
+    info.mtime = MTIME
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if stat.S_ISDIR(status.st_mode):
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+    elif stat.S_ISREG(status.st_mode):
+        info.type = tarfile.REGTYPE
+        info.size = status.st_size
+        info.mode = 0o755 if status.st_mode & 0o111 else 0o644
+    else:
+        raise ValueError(f"{path}: only files and directories can go into a model tarball")
+    return info
+
+
+def write_tarball(root: str, output: str) -> None:
+    with open(output, "wb") as raw, gzip.GzipFile(
+        filename="", mode="wb", fileobj=raw, compresslevel=COMPRESS_LEVEL, mtime=MTIME
+    ) as compressed, tarfile.open(
+        fileobj=cast(IO[bytes], compressed), mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8"
+    ) as tar:
+        for path in members(root):
+            info = normalized_info(root, path)
+            if info.isdir():
+                tar.addfile(info)
+            else:
+                with open(os.path.join(root, path), "rb") as content:
+                    tar.addfile(info, content)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    os.makedirs(os.path.dirname(argv[2]) or ".", exist_ok=True)
+    write_tarball(argv[1], argv[2])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

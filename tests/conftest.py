@@ -1,0 +1,92 @@
+"""Fixtures for end-to-end tests: copies of this checkout, and `./pants package` run in them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+
+def find_checkout() -> Path | None:
+    """The checkout `./pants test` runs in (the ./pants launcher exports its path)."""
+    root = os.environ.get("TRITON_MME_BUILDROOT")
+    return Path(root) if root and (Path(root) / "pants.toml").is_file() else None
+
+
+def copy_checkout(source: Path, destination: Path, *, reverse: bool, mtime: int) -> None:
+    """Copies the files git knows (tracked, and new files not ignored), in the given order, with
+    the given mtime: two copies differ in everything but content."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=source,
+        check=True,
+        stdout=subprocess.PIPE,
+    ).stdout.decode()
+    paths = sorted({p for p in listed.split("\0") if p and (source / p).is_file()}, reverse=reverse)
+    for path in paths:
+        target = destination / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / path, target)
+        os.utime(target, (mtime, mtime))
+
+
+@dataclass(frozen=True)
+class PackagedCheckout:
+    root: Path
+    output: str
+
+    def tarballs(self) -> dict[str, Path]:
+        dist = self.root / "dist"
+        return {str(p.relative_to(dist)): p for p in sorted(dist.rglob("*.tar.gz"))}
+
+
+def run_package(root: Path, umask: int, *, use_cache: bool) -> PackagedCheckout:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"}
+    previous = os.umask(umask)
+    try:
+        result = subprocess.run(
+            [
+                "./pants",
+                "--no-pantsd",
+                "--no-dynamic-ui",
+                # Without the cache, the tarballs are really written again, not replayed.
+                "--local-cache" if use_cache else "--no-local-cache",
+                "package",
+                "models/::",
+            ],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    finally:
+        os.umask(previous)
+    assert result.returncode == 0, result.stdout
+    return PackagedCheckout(root, result.stdout)
+
+
+@pytest.fixture(scope="session")
+def checkout() -> Path:
+    found = find_checkout()
+    if found is None:
+        pytest.skip("TRITON_MME_BUILDROOT is not set: run this test with `./pants test`")
+    return found
+
+
+@pytest.fixture(scope="session")
+def packaged_twice(
+    checkout: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[PackagedCheckout, PackagedCheckout]]:
+    """`./pants package models/::` in two copies of the checkout that differ in file order,
+    mtimes and umask."""
+    first = tmp_path_factory.mktemp("checkout-a")
+    second = tmp_path_factory.mktemp("checkout-b")
+    copy_checkout(checkout, first, reverse=False, mtime=946_684_800)
+    copy_checkout(checkout, second, reverse=True, mtime=1_700_000_000)
+    yield run_package(first, 0o022, use_cache=True), run_package(second, 0o077, use_cache=False)

@@ -1,0 +1,130 @@
+"""Each packaged tarball, extracted as is, is served by the Triton stand-in image and answers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PackagedCheckout
+
+IMAGE_NAME = "triton-mme-standin"
+READY_TIMEOUT_S = 120
+SCREEN_LABELS = {"no_screen", "phone_screen", "monitor_screen"}
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args], check=check, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def standin_image(checkout: Path) -> str | None:
+    """The stand-in image this checkout's recipe builds, or else the newest one present."""
+    wanted = subprocess.run(
+        [str(checkout / "build-support/triton-standin/build"), "--print-tag"],
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout.strip()
+    if wanted and docker("image", "inspect", wanted, check=False).returncode == 0:
+        return wanted
+    present = docker("images", IMAGE_NAME, "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    return present[0] if present else None
+
+
+@pytest.fixture(scope="module")
+def image(checkout: Path) -> str:
+    if shutil.which("docker") is None:
+        pytest.skip("docker is not installed (apt-get install docker.io; scripts/ensure-docker)")
+    if docker("info", check=False).returncode != 0:
+        pytest.skip("the Docker engine is not running (scripts/ensure-docker starts it)")
+    found = standin_image(checkout)
+    if found is None:
+        pytest.skip(f"no {IMAGE_NAME} image: build it with build-support/triton-standin/build")
+    return found
+
+
+def infer(port: str, model: str, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v2/models/{model}/infer",
+        data=json.dumps({"inputs": inputs}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        result: dict[str, Any] = json.loads(response.read())
+    return {output["name"]: output["data"] for output in result["outputs"]}
+
+
+def wait_until_ready(port: str, container: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            if docker("inspect", "-f", "{{.State.Running}}", container).stdout.strip() != "true":
+                break
+            time.sleep(0.5)
+    logs = docker("logs", container, check=False)
+    pytest.fail(f"Triton did not become ready:\n{logs.stdout}\n{logs.stderr}")
+
+
+def image_request() -> list[dict[str, Any]]:
+    height, width = 24, 40
+    pixels = [
+        (y * 7 + x * 3 + c * 11) % 256
+        for y in range(height)
+        for x in range(width)
+        for c in range(3)
+    ]
+    return [{"name": "IMAGE", "datatype": "UINT8", "shape": [height, width, 3], "data": pixels}]
+
+
+def check_answers(port: str, models: set[str]) -> None:
+    if "screen_detection_pipeline" in models:
+        outputs = infer(port, "screen_detection_pipeline", image_request())
+        assert outputs["LABEL"][0] in SCREEN_LABELS
+        assert 1 / 3 <= outputs["SCORE"][0] <= 1
+    if "text_normalizer" in models:
+        text = [
+            {"name": "TEXT", "datatype": "BYTES", "shape": [1, 1], "data": ["  Ｈéllo \t WORLD "]}
+        ]
+        assert infer(port, "text_normalizer", text) == {"NORMALIZED": ["héllo world"]}
+
+
+def test_stand_in_triton_serves_each_tarball(
+    packaged_twice: tuple[PackagedCheckout, PackagedCheckout], image: str, tmp_path: Path
+) -> None:
+    first, _ = packaged_twice
+    assert first.tarballs()
+    for name, tarball in first.tarballs().items():
+        repository = tmp_path / name.replace("/", "_")
+        repository.mkdir()
+        with tarfile.open(tarball) as tar:
+            tar.extractall(repository)
+        models = {p.name for p in repository.iterdir()}
+        container = docker(
+            "run",
+            "--rm",
+            "-d",
+            "-p",
+            "127.0.0.1::8000",
+            "-v",
+            f"{repository}:/models:ro",
+            image,
+            "tritonserver",
+            "--model-repository=/models",
+        ).stdout.strip()
+        try:
+            port = docker("port", container, "8000").stdout.split(":")[-1].strip()
+            wait_until_ready(port, container)
+            check_answers(port, models)
+        finally:
+            docker("rm", "-f", container, check=False)
