@@ -41,12 +41,29 @@ def parse_model_config(path: str, text: str) -> Any:
         reason = str(e).split(" : ", 1)[-1]
         raise ModelConfigError(
             path,
-            f"{reason} (column {column}). Field names and values must follow Triton's "
+            f"{reason} (column {column}).{_field_name_hint(config, reason)} Field names and "
+            "values must follow Triton's "
             "model_config.proto: "
             "https://github.com/triton-inference-server/common/blob/main/protobuf/model_config.proto",
             line=line,
         ) from e
     return config
+
+
+_UNKNOWN_FIELD = re.compile(r'Message type "([\w.]+)" has no field named "(\w+)"')
+
+
+def _field_name_hint(config: Any, reason: str) -> str:
+    """A "Did you mean `x`?" hint for a misspelt field name, from its message's field names."""
+    unknown = _UNKNOWN_FIELD.search(reason)
+    if not unknown:
+        return ""
+    try:
+        message = config.DESCRIPTOR.file.pool.FindMessageTypeByName(unknown.group(1))
+    except KeyError:
+        return ""
+    close = difflib.get_close_matches(unknown.group(2), [f.name for f in message.fields], n=3)
+    return f" Did you mean {' or '.join(f'`{c}`' for c in close)}?" if close else ""
 
 
 def is_ensemble(config: Any) -> bool:

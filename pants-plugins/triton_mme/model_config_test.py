@@ -126,7 +126,15 @@ def test_unknown_field_names_file_and_line() -> None:
         parse('name: "pre"\nbackend: "python"\nmax_batch_sise: 8\n')
     assert e.value.line == 3
     assert str(e.value).startswith("models/pipeline/config.pbtxt:3: ")
-    assert "max_batch_sise" in str(e.value)
+    assert 'no field named "max_batch_sise"' in str(e.value)
+    assert "Did you mean `max_batch_size`?" in str(e.value)
+
+
+def test_unknown_nested_field_suggests_names_of_its_message() -> None:
+    with pytest.raises(ModelConfigError) as e:
+        parse('input [{ name: "X", data_typ: TYPE_FP32, dims: [1] }]\n')
+    assert e.value.line == 1
+    assert "Did you mean `data_type`?" in str(e.value)
 
 
 def test_name_differs_from_directory() -> None:
