@@ -57,11 +57,8 @@ class LruModels:
     def remove(self, name: str) -> None:
         self._sizes.pop(name, None)
 
-    def victims_for(self, name: str, size: int, pinned: frozenset[str] = frozenset()) -> list[str]:
-        """The models to unload, least recently used first, so that `name` of `size` fits.
-
-        Models in `pinned` are never chosen (e.g. one that is being loaded right now).
-        """
+    def victims_for(self, name: str, size: int) -> list[str]:
+        """The models to unload, least recently used first, so that `name` of `size` fits."""
         if self.budget.max_bytes and size > self.budget.max_bytes:
             raise BudgetError(
                 f"{name} needs {size} bytes once extracted, more than the whole budget of "
@@ -69,22 +66,15 @@ class LruModels:
             )
         count = len(self._sizes) + (0 if name in self._sizes else 1)
         total = self.total_bytes - self._sizes.get(name, 0) + size
-        victims = []
+        victims: list[str] = []
         for candidate, candidate_size in self._sizes.items():
             over_count = bool(self.budget.max_models) and count > self.budget.max_models
             over_bytes = bool(self.budget.max_bytes) and total > self.budget.max_bytes
             if not (over_count or over_bytes):
                 break
-            if candidate == name or candidate in pinned:
+            if candidate == name:
                 continue
             victims.append(candidate)
             count -= 1
             total -= candidate_size
-        if (self.budget.max_models and count > self.budget.max_models) or (
-            self.budget.max_bytes and total > self.budget.max_bytes
-        ):
-            raise BudgetError(
-                f"{name} does not fit in the budget ({self.budget.describe()}) even after "
-                "unloading every idle model; raise the budget or retry when requests finish."
-            )
         return victims
