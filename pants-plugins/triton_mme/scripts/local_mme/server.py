@@ -205,7 +205,13 @@ def main(argv: list[str]) -> int:
         )
         if args.ready_file:
             Path(args.ready_file).write_text(
-                json.dumps({"url": url, "endpoint_name": args.endpoint_name})
+                json.dumps(
+                    {
+                        "url": url,
+                        "endpoint_name": args.endpoint_name,
+                        "container_id": container.container_id,
+                    }
+                )
             )
         server.serve_forever()
     except (KeyboardInterrupt, _Stop):
