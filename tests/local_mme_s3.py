@@ -26,8 +26,11 @@ ACCESS_KEY = "local-mme-test"
 SECRET_KEY = "local-mme-test-secret-0123456789"
 REGION = "us-east-1"
 STARTUP_TIMEOUT_SECONDS = 90.0
-_PORT_NAMES = ("s3", "s3.port.grpc", "master", "master.port.grpc", "volume", "volume.port.grpc")
-_PORT_NAMES += ("filer", "filer.port.grpc")
+_PORT_NAMES = tuple(
+    f"{server}{suffix}"
+    for server in ("s3", "master", "volume", "filer")
+    for suffix in ("", ".port.grpc")
+)
 
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 

@@ -53,7 +53,9 @@ def _standin_image(docker: str) -> str | None:
 DOCKER = _docker()
 IMAGE = _standin_image(DOCKER) if DOCKER else None
 pytestmark = [
-    pytest.mark.skipif(DOCKER is None, reason="no usable Docker engine (run scripts/ensure-docker)"),
+    pytest.mark.skipif(
+        DOCKER is None, reason="no usable Docker engine (run scripts/ensure-docker)"
+    ),
     pytest.mark.skipif(
         DOCKER is not None and IMAGE is None,
         reason="no triton-mme-standin image (run build-support/triton-standin/build)",
@@ -64,7 +66,9 @@ pytestmark = [
 class LocalMme:
     """The local endpoint as a subprocess, stopped with SIGTERM like a user's Ctrl-C."""
 
-    def __init__(self, work_dir: Path, source: str, *args: str, env: Mapping[str, str] = MappingProxyType({})):
+    def __init__(
+        self, work_dir: Path, source: str, *args: str, env: Mapping[str, str] = MappingProxyType({})
+    ):
         self.ready_file = work_dir / "ready.json"
         self.log_file = work_dir / "local-mme.log"
         argv = [
@@ -225,8 +229,9 @@ def test_directory_source_cache_eviction_and_refusals(
             ContentType="application/json",
             Body=request_body(VALUES),
         )
-    assert refused.value.response["Error"]["Code"] == "ValidationError"
-    assert "climbs out of the tar root" in refused.value.response["Error"]["Message"]
+    boto_error: Any = refused.value  # botocore has no type information
+    assert boto_error.response["Error"]["Code"] == "ValidationError"
+    assert "climbs out of the tar root" in boto_error.response["Error"]["Message"]
 
     assert mme.stop() == 0
     mme.assert_container_removed()

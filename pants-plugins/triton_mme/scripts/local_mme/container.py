@@ -12,6 +12,7 @@ import json
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,8 +165,8 @@ class TritonContainer:
         return self.request("POST", "/models", json.dumps(body).encode())
 
     def unload(self, target_model: str) -> TritonReply:
-        return self.request("DELETE", f"/models/{urllib.request.quote(target_model, safe='')}")
+        return self.request("DELETE", f"/models/{urllib.parse.quote(target_model, safe='')}")
 
     def invoke(self, target_model: str, body: bytes, content_type: str) -> TritonReply:
-        quoted = urllib.request.quote(target_model, safe="")
+        quoted = urllib.parse.quote(target_model, safe="")
         return self.request("POST", f"/models/{quoted}/invoke", body, content_type)

@@ -67,7 +67,9 @@ def models(tmp_path: Path) -> Path:
     return directory
 
 
-def _endpoint(tmp_path: Path, models: Path, budget: Budget) -> tuple[MultiModelEndpoint, FakeTriton]:
+def _endpoint(
+    tmp_path: Path, models: Path, budget: Budget
+) -> tuple[MultiModelEndpoint, FakeTriton]:
     cache = tmp_path / "cache"
     cache.mkdir()
     triton = FakeTriton(cache, refuse={"broken_1.tar.gz"})

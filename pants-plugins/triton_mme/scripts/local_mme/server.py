@@ -161,9 +161,7 @@ def main(argv: list[str]) -> int:
         image=args.image,
         host_root=work_dir,
         owner=f"local-mme-{socket.gethostname()}-{os.getpid()}",
-        docker_run_args=(
-            ["--shm-size=1g"] if args.docker_run_arg is None else args.docker_run_arg
-        ),
+        docker_run_args=(["--shm-size=1g"] if args.docker_run_arg is None else args.docker_run_arg),
         server_args=args.server_arg,
     )
     metrics = Metrics()

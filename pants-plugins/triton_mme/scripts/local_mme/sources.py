@@ -41,7 +41,9 @@ def check_target_model(target_model: str) -> str:
 
 
 class ModelSource(Protocol):
-    description: str
+    @property
+    def description(self) -> str:
+        """Where the tarballs are, for messages."""
 
     def fetch(self, target_model: str, destination: Path, max_bytes: int) -> int:
         """Copy the tarball to `destination` and return its size in bytes."""
@@ -71,9 +73,7 @@ class DirectorySource:
         return size
 
     def list_tarballs(self, limit: int) -> list[str]:
-        found = sorted(
-            str(p.relative_to(self.directory)) for p in self.directory.rglob("*.tar.gz")
-        )
+        found = sorted(str(p.relative_to(self.directory)) for p in self.directory.rglob("*.tar.gz"))
         return found[:limit]
 
 

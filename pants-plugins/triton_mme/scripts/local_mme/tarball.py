@@ -243,7 +243,7 @@ def extract_model_tarball(
                     if member.islnk():
                         member.linkname = _normalise(tar_name, member.linkname, "link")
                     # The "data" filter re-checks every member (paths, links, modes) on write.
-                    tar.extract(member, destination, filter="data")
+                    tar.extract(member, destination, filter="data")  # type: ignore[call-arg]
             except (tarfile.TarError, OSError) as e:
                 shutil.rmtree(destination, ignore_errors=True)
                 raise TarballError(f"{tar_name}: refused while extracting: {e}") from e
