@@ -8,13 +8,15 @@ from pants.engine.rules import Rule
 from pants.engine.target import Target
 from pants.engine.unions import UnionRule
 from triton_mme import model_repository
+from triton_mme.mme import run as mme_run
+from triton_mme.mme.target_types import TritonMmeEndpointTarget
 from triton_mme.subsystems.triton import TritonSubsystem
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
 
 
 def target_types() -> Iterable[type[Target]]:
-    return (TritonModelTarget, TritonEnsembleTarget)
+    return (TritonModelTarget, TritonEnsembleTarget, TritonMmeEndpointTarget)
 
 
 def rules() -> Iterable[Rule | UnionRule]:
-    return (*model_repository.rules(), *TritonSubsystem.rules())
+    return (*model_repository.rules(), *TritonSubsystem.rules(), *mme_run.rules())
