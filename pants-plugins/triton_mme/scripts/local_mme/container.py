@@ -9,6 +9,8 @@ The container is labelled with its owner and removed on every exit path.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import time
 import urllib.error
@@ -24,6 +26,21 @@ OWNER_LABEL = "triton_mme.owner"
 
 class ContainerError(RuntimeError):
     pass
+
+
+def owner_of_this_process() -> str:
+    """The owner label value: the host and pid, so leftovers of dead runs can be recognised."""
+    return f"local-mme-{socket.gethostname()}-{os.getpid()}"
+
+
+def _is_dead(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -72,6 +89,27 @@ class TritonContainer:
                 f"`docker {' '.join(args[:2])} ...` failed: {result.stderr.strip()}"
             )
         return result.stdout.strip()
+
+    def remove_leftovers(self) -> list[str]:
+        """Remove containers of earlier runs on this host whose process died (e.g. `kill -9`)."""
+        prefix = f"local-mme-{socket.gethostname()}-"
+        listed = self._docker(
+            "ps",
+            "-a",
+            "--filter",
+            f"label={OWNER_LABEL}",
+            "--format",
+            f'{{{{.ID}}}} {{{{.Label "{OWNER_LABEL}"}}}}',
+        )
+        leftovers = []
+        for line in listed.splitlines():
+            container_id, _, owner = line.partition(" ")
+            pid = owner[len(prefix) :]
+            if owner.startswith(prefix) and pid.isdigit() and _is_dead(int(pid)):
+                leftovers.append(container_id)
+        if leftovers:
+            self._docker("rm", "-f", *leftovers)
+        return leftovers
 
     def start(self, startup_timeout: float) -> None:
         (self.host_root / "models").mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +23,11 @@ from types import FrameType
 from typing import Any
 
 from triton_mme.scripts.local_mme.budget import Budget
-from triton_mme.scripts.local_mme.container import ContainerError, TritonContainer
+from triton_mme.scripts.local_mme.container import (
+    ContainerError,
+    TritonContainer,
+    owner_of_this_process,
+)
 from triton_mme.scripts.local_mme.endpoint import MultiModelEndpoint, Reply, log
 from triton_mme.scripts.local_mme.metrics import Metrics, render
 from triton_mme.scripts.local_mme.sources import open_source
@@ -160,7 +163,7 @@ def main(argv: list[str]) -> int:
         docker=args.docker,
         image=args.image,
         host_root=work_dir,
-        owner=f"local-mme-{socket.gethostname()}-{os.getpid()}",
+        owner=owner_of_this_process(),
         docker_run_args=(["--shm-size=1g"] if args.docker_run_arg is None else args.docker_run_arg),
         server_args=args.server_arg,
     )
@@ -168,6 +171,8 @@ def main(argv: list[str]) -> int:
     budget = Budget(max_models=args.max_models, max_bytes=args.max_bytes)
     server: ThreadingHTTPServer | None = None
     try:
+        for leftover in container.remove_leftovers():
+            log(f"removed container {leftover} left by an earlier run that was killed")
         log(f"starting Triton ({args.image}) ...")
         container.start(args.startup_timeout)
         endpoint = MultiModelEndpoint(
