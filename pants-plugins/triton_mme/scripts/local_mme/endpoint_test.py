@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ class FakeTriton:
     def __init__(self, cache_root: Path, refuse: set[str]) -> None:
         self.cache_root = cache_root
         self.refuse = refuse
+        self.lock = threading.Lock()
         self.loaded: dict[str, str] = {}
         self.calls: list[tuple[str, str]] = []
 
@@ -36,12 +39,15 @@ class FakeTriton:
 
     def unload(self, target_model: str) -> TritonReply:
         self.calls.append(("unload", target_model))
-        del self.loaded[target_model]
+        with self.lock:
+            del self.loaded[target_model]
         return TritonReply(200, b"", "text/plain")
 
     def invoke(self, target_model: str, body: bytes, content_type: str) -> TritonReply:
         self.calls.append(("invoke", target_model))
-        if target_model not in self.loaded:
+        with self.lock:
+            loaded = target_model in self.loaded
+        if not loaded:
             return TritonReply(404, b"", "text/plain")
         return TritonReply(200, json.dumps({"model_name": target_model}).encode(), content_type)
 
@@ -137,3 +143,16 @@ def test_failures_leave_the_others_serving(tmp_path: Path, models: Path) -> None
     assert snapshot["InvocationErrors"] == 4
     assert endpoint.loaded_models() == ["a_1.tar.gz"]
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["00001-a_1.tar.gz"]
+
+
+def test_concurrent_requests_never_hit_an_unloaded_model(tmp_path: Path, models: Path) -> None:
+    endpoint, triton = _endpoint(tmp_path, models, Budget(max_models=1))
+    names = ["a_1.tar.gz", "b_1.tar.gz"] * 40
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(lambda n: endpoint.invoke(n, b"{}", "application/json"), names))
+    assert [r.status for r in replies] == [200] * len(names)
+    snapshot = endpoint.metrics.snapshot()
+    assert snapshot["Invocations"] == len(names)
+    assert snapshot["ModelCacheHit"]["hits"] + snapshot["ModelCacheHit"]["misses"] == len(names)
+    assert snapshot["Loads"] == snapshot["Evictions"] + 1
+    assert len(endpoint.loaded_models()) == 1

@@ -30,7 +30,7 @@ from triton_mme.scripts.local_mme.container import (
 )
 from triton_mme.scripts.local_mme.endpoint import MultiModelEndpoint, Reply, log
 from triton_mme.scripts.local_mme.metrics import Metrics, render
-from triton_mme.scripts.local_mme.sources import open_source
+from triton_mme.scripts.local_mme.sources import ModelSource, open_source
 from triton_mme.scripts.local_mme.tarball import ExtractionLimits
 
 TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
@@ -121,6 +121,23 @@ def _client_examples(url: str, endpoint_name: str, target_model: str) -> str:
   (replace INPUT0, FP32 and the shape with your model's inputs: see its config.pbtxt)"""
 
 
+def _check_all(endpoint: MultiModelEndpoint, source: ModelSource) -> int:
+    """The MME contract check: every tarball loads through Triton's SageMaker API by its name."""
+    tarballs = source.list_tarballs(limit=100_000)
+    failures = {}
+    for target_model in tarballs:
+        error = endpoint.check(target_model)
+        if error is not None:
+            failures[target_model] = json.loads(error.body)["Message"]
+    print(f"\nMME contract check of {len(tarballs)} tarball(s) in {source.description}:")
+    for target_model in tarballs:
+        failure = failures.get(target_model)
+        print(f"  FAILED {target_model}: {failure}" if failure else f"  ok     {target_model}")
+    if not tarballs:
+        print("  no tarballs found: run `pants package` first, or check the source.")
+    return 1 if failures or not tarballs else 0
+
+
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", required=True, help="s3://bucket/prefix or a directory")
@@ -141,6 +158,11 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--max-members", type=int, default=ExtractionLimits.max_members)
     parser.add_argument("--ready-file", default=None, help="write the URLs here as JSON")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="load every tarball of the source as MME would, report, and exit (1 on a failure)",
+    )
     return parser.parse_args(argv)
 
 
@@ -187,6 +209,8 @@ def main(argv: list[str]) -> int:
             ),
             metrics=metrics,
         )
+        if args.check:
+            return _check_all(endpoint, source)
         server = ThreadingHTTPServer(
             ("127.0.0.1", args.port), _handler_for(endpoint, metrics, args.endpoint_name)
         )

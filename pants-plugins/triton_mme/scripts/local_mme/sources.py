@@ -132,12 +132,17 @@ class S3Source:
 
     def list_tarballs(self, limit: int) -> list[str]:
         prefix = f"{self.prefix}/" if self.prefix else ""
-        response = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=limit)
-        return sorted(
-            obj["Key"][len(prefix) :]
-            for obj in response.get("Contents", [])
-            if obj["Key"].endswith(".tar.gz")
+        found: list[str] = []
+        pages = self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, PaginationConfig={"MaxItems": limit}
         )
+        for page in pages:
+            found.extend(
+                obj["Key"][len(prefix) :]
+                for obj in page.get("Contents", [])
+                if obj["Key"].endswith(".tar.gz")
+            )
+        return sorted(found)
 
 
 def open_source(source: str, endpoint_url: str | None, region: str | None) -> ModelSource:
