@@ -30,7 +30,7 @@ from triton_mme.scripts.local_mme.container import (
 )
 from triton_mme.scripts.local_mme.endpoint import MultiModelEndpoint, Reply, log
 from triton_mme.scripts.local_mme.metrics import Metrics, render
-from triton_mme.scripts.local_mme.sources import ModelSource, open_source
+from triton_mme.scripts.local_mme.sources import ModelSource, SourceError, open_source
 from triton_mme.scripts.local_mme.tarball import ExtractionLimits
 
 TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
@@ -192,11 +192,8 @@ def main(argv: list[str]) -> int:
     metrics = Metrics()
     budget = Budget(max_models=args.max_models, max_bytes=args.max_bytes)
     server: ThreadingHTTPServer | None = None
+    started = False
     try:
-        for leftover in container.remove_leftovers():
-            log(f"removed container {leftover} left by an earlier run that was killed")
-        log(f"starting Triton ({args.image}) ...")
-        container.start(args.startup_timeout)
         endpoint = MultiModelEndpoint(
             source=source,
             triton=container,
@@ -209,14 +206,32 @@ def main(argv: list[str]) -> int:
             ),
             metrics=metrics,
         )
-        if args.check:
+        if not args.check:
+            # Bind before starting Triton: a busy port fails at once.
+            handler = _handler_for(endpoint, metrics, args.endpoint_name)
+            try:
+                server = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
+            except OSError as e:
+                print(
+                    f"local-mme: cannot listen on 127.0.0.1:{args.port} ({e}); another endpoint "
+                    "may be running there: stop it, or set another `port` (0 picks a free one).",
+                    file=sys.stderr,
+                )
+                return 1
+            server.daemon_threads = True
+        for leftover in container.remove_leftovers():
+            log(f"removed container {leftover} left by an earlier run that was killed")
+        log(f"starting Triton ({args.image}) ...")
+        container.start(args.startup_timeout)
+        started = True
+        if server is None:
             return _check_all(endpoint, source)
-        server = ThreadingHTTPServer(
-            ("127.0.0.1", args.port), _handler_for(endpoint, metrics, args.endpoint_name)
-        )
-        server.daemon_threads = True
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        available = source.list_tarballs(limit=20)
+        try:
+            available = source.list_tarballs(limit=20)
+        except SourceError as e:
+            log(f"{e} Requests will fail the same way until this is fixed.")
+            available = []
         example = (available or ["<model_name>_<version>.tar.gz"])[0]
         print(
             f"\nLocal SageMaker multi-model endpoint {args.endpoint_name!r} is ready.\n"
@@ -243,7 +258,7 @@ def main(argv: list[str]) -> int:
         server.serve_forever()
     except (KeyboardInterrupt, _Stop):
         pass
-    except ContainerError as e:
+    except (ContainerError, SourceError) as e:
         print(f"local-mme: {e}", file=sys.stderr)
         return 1
     finally:
@@ -253,7 +268,8 @@ def main(argv: list[str]) -> int:
             server.server_close()
         container.remove()
         shutil.rmtree(work_dir, ignore_errors=True)
-        print("\nLocal MME metrics:\n" + render(metrics.snapshot()), flush=True)
+        if started:
+            print("\nLocal MME metrics:\n" + render(metrics.snapshot()), flush=True)
     return 0
 
 

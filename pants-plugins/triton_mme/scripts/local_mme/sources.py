@@ -131,17 +131,22 @@ class S3Source:
         return destination.stat().st_size
 
     def list_tarballs(self, limit: int) -> list[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         prefix = f"{self.prefix}/" if self.prefix else ""
         found: list[str] = []
         pages = self._s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix, PaginationConfig={"MaxItems": limit}
         )
-        for page in pages:
-            found.extend(
-                obj["Key"][len(prefix) :]
-                for obj in page.get("Contents", [])
-                if obj["Key"].endswith(".tar.gz")
-            )
+        try:
+            for page in pages:
+                found.extend(
+                    obj["Key"][len(prefix) :]
+                    for obj in page.get("Contents", [])
+                    if obj["Key"].endswith(".tar.gz")
+                )
+        except (BotoCoreError, ClientError) as e:
+            raise SourceError(f"Could not list {self.description}: {e}", status=502) from e
         return sorted(found)
 
 
