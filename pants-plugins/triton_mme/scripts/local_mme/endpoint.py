@@ -102,9 +102,8 @@ class MultiModelEndpoint:
         try:
             started = time.monotonic()
             reply = self.triton.invoke(target_model, body, content_type)
-            finished = time.monotonic()
-            self.metrics.time("ModelLatency", finished - started)
-            self.metrics.time("OverheadLatency", (finished - arrived) - (finished - started))
+            self.metrics.time("ModelLatency", time.monotonic() - started)
+            self.metrics.time("OverheadLatency", started - arrived)
         finally:
             self._release(loaded)
         if not reply.ok:
