@@ -16,12 +16,14 @@ from triton_mme import (
     typecheck,
     validate,
 )
+from triton_mme.mme import run as mme_run
+from triton_mme.mme.target_types import TritonMmeEndpointTarget
 from triton_mme.subsystems.triton import TritonSubsystem
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
 
 
 def target_types() -> Iterable[type[Target]]:
-    return (TritonModelTarget, TritonEnsembleTarget)
+    return (TritonModelTarget, TritonEnsembleTarget, TritonMmeEndpointTarget)
 
 
 def rules() -> Iterable[Rule | UnionRule]:
@@ -33,5 +35,6 @@ def rules() -> Iterable[Rule | UnionRule]:
         *tailor.rules(),
         *package.rules(),
         *typecheck.rules(),
+        *mme_run.rules(),
         *TritonSubsystem.rules(),
     )

@@ -1,0 +1,210 @@
+"""The Triton container behind the local endpoint, and Triton's SageMaker API on it.
+
+Triton runs as SageMaker MME runs it (`--allow-sagemaker=true --model-control-mode=explicit`).
+Extracted tarballs live in a host directory bind-mounted read-only at /opt/ml, so a model is
+loaded with `POST /models {"model_name": <TargetModel>, "url": "/opt/ml/cache/<dir>"}`.
+The container is labelled with its owner and removed on every exit path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+SAGEMAKER_PORT = 8080
+CONTAINER_ROOT = "/opt/ml"
+OWNER_LABEL = "triton_mme.owner"
+
+
+class ContainerError(RuntimeError):
+    pass
+
+
+def owner_of_this_process() -> str:
+    """The owner label value: the host and pid, so leftovers of dead runs can be recognised."""
+    return f"local-mme-{socket.gethostname()}-{os.getpid()}"
+
+
+def _is_dead(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass(frozen=True)
+class TritonReply:
+    status: int
+    body: bytes
+    content_type: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def error_text(self) -> str:
+        """Triton's `{"error": ...}` message, or the raw body."""
+        try:
+            return str(json.loads(self.body)["error"])
+        except (ValueError, KeyError, TypeError):
+            return self.body.decode("utf-8", errors="replace") or f"HTTP {self.status}"
+
+
+class TritonContainer:
+    def __init__(
+        self,
+        docker: str,
+        image: str,
+        host_root: Path,
+        owner: str,
+        docker_run_args: list[str],
+        server_args: list[str],
+    ) -> None:
+        self.docker = docker
+        self.image = image
+        self.host_root = host_root
+        self.owner = owner
+        self.docker_run_args = docker_run_args
+        self.server_args = server_args
+        self.container_id: str | None = None
+        self.base_url = ""
+
+    def _docker(self, *args: str, timeout: float = 120) -> str:
+        result = subprocess.run(
+            [self.docker, *args], capture_output=True, text=True, timeout=timeout
+        )
+        if result.returncode != 0:
+            raise ContainerError(
+                f"`docker {' '.join(args[:2])} ...` failed: {result.stderr.strip()}"
+            )
+        return result.stdout.strip()
+
+    def remove_leftovers(self) -> list[str]:
+        """Remove containers of earlier runs on this host whose process died (e.g. `kill -9`)."""
+        prefix = f"local-mme-{socket.gethostname()}-"
+        listed = self._docker(
+            "ps",
+            "-a",
+            "--filter",
+            f"label={OWNER_LABEL}",
+            "--format",
+            f'{{{{.ID}}}} {{{{.Label "{OWNER_LABEL}"}}}}',
+        )
+        leftovers = []
+        for line in listed.splitlines():
+            container_id, _, owner = line.partition(" ")
+            pid = owner[len(prefix) :]
+            if owner.startswith(prefix) and pid.isdigit() and _is_dead(int(pid)):
+                leftovers.append(container_id)
+        if leftovers:
+            self._docker("rm", "-f", *leftovers)
+        return leftovers
+
+    def start(self, startup_timeout: float) -> None:
+        (self.host_root / "models").mkdir(parents=True, exist_ok=True)
+        (self.host_root / "cache").mkdir(parents=True, exist_ok=True)
+        self.container_id = self._docker(
+            "run",
+            "-d",
+            "--rm",
+            "--label",
+            f"{OWNER_LABEL}={self.owner}",
+            "-p",
+            f"127.0.0.1::{SAGEMAKER_PORT}",
+            "-v",
+            f"{self.host_root}:{CONTAINER_ROOT}:ro",
+            *self.docker_run_args,
+            self.image,
+            "tritonserver",
+            "--allow-sagemaker=true",
+            f"--sagemaker-port={SAGEMAKER_PORT}",
+            "--model-control-mode=explicit",
+            f"--model-repository={CONTAINER_ROOT}/models",
+            "--exit-on-error=false",
+            *self.server_args,
+        )
+        port = self._docker("port", self.container_id, str(SAGEMAKER_PORT)).splitlines()[0]
+        self.base_url = f"http://127.0.0.1:{port.rsplit(':', 1)[1]}"
+        deadline = time.monotonic() + startup_timeout
+        while time.monotonic() < deadline:
+            if self.request("GET", "/ping", timeout=2).ok:
+                return
+            running = self._docker("inspect", "-f", "{{.State.Running}}", self.container_id)
+            if running != "true":
+                break
+            time.sleep(0.25)
+        raise ContainerError(
+            f"Triton ({self.image}) did not become ready within {startup_timeout:.0f} s. Its "
+            f"log ends with:\n{self.logs(40)}"
+        )
+
+    def logs(self, lines: int) -> str:
+        if not self.container_id:
+            return ""
+        result = subprocess.run(
+            [self.docker, "logs", "--tail", str(lines), self.container_id],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return (result.stdout + result.stderr).strip()
+
+    def remove(self) -> None:
+        """Remove the container; safe to call more than once, and from a signal handler."""
+        container_id, self.container_id = self.container_id, None
+        if container_id:
+            subprocess.run(
+                [self.docker, "rm", "-f", container_id],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+            )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str = "application/json",
+        timeout: float = 600,
+    ) -> TritonReply:
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=body,
+            method=method,
+            headers={"Content-Type": content_type} if body is not None else {},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return TritonReply(
+                    response.status,
+                    response.read(),
+                    response.headers.get("Content-Type", "application/json"),
+                )
+        except urllib.error.HTTPError as e:
+            content_type = e.headers.get("Content-Type", "") if e.headers else ""
+            return TritonReply(e.code, e.read(), content_type or "text/plain")
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+            return TritonReply(503, json.dumps({"error": f"Triton unreachable: {e}"}).encode(), "")
+
+    def load(self, target_model: str, cache_dir_name: str) -> TritonReply:
+        body = {"model_name": target_model, "url": f"{CONTAINER_ROOT}/cache/{cache_dir_name}"}
+        return self.request("POST", "/models", json.dumps(body).encode())
+
+    def unload(self, target_model: str) -> TritonReply:
+        return self.request("DELETE", f"/models/{urllib.parse.quote(target_model, safe='')}")
+
+    def invoke(self, target_model: str, body: bytes, content_type: str) -> TritonReply:
+        quoted = urllib.parse.quote(target_model, safe="")
+        return self.request("POST", f"/models/{quoted}/invoke", body, content_type)
