@@ -190,7 +190,10 @@ def test_concurrent_publishes_of_different_bytes_one_wins(seaweedfs: S3Server, b
     losers = [r for r in results if isinstance(r, PublishRefused)]
     assert len(winners) == 1 and len(losers) == 1, results
     winner = tarballs[winners[0]]
-    assert object_bytes(seaweedfs, destination_for(seaweedfs, winner)) == Path(winner.path).read_bytes()
+    assert (
+        object_bytes(seaweedfs, destination_for(seaweedfs, winner))
+        == Path(winner.path).read_bytes()
+    )
 
 
 def test_concurrent_multipart_publishes_one_wins(seaweedfs: S3Server, bucket, tmp_path):
@@ -204,7 +207,10 @@ def test_concurrent_multipart_publishes_one_wins(seaweedfs: S3Server, bucket, tm
     winners = [i for i, r in enumerate(results) if isinstance(r, Outcome)]
     assert len(winners) == 1 and isinstance(results[1 - winners[0]], PublishRefused), results
     winner = tarballs[winners[0]]
-    assert object_bytes(seaweedfs, destination_for(seaweedfs, winner)) == Path(winner.path).read_bytes()
+    assert (
+        object_bytes(seaweedfs, destination_for(seaweedfs, winner))
+        == Path(winner.path).read_bytes()
+    )
     uploads = seaweedfs.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     assert not [u for u in uploads if u["Key"].endswith("race_big_1.tar.gz")]
 

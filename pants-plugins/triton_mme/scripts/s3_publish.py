@@ -91,7 +91,9 @@ class Outcome:
     bytes_uploaded: int
 
     def line(self) -> str:
-        return f"{self.status}: {self.uri} sha256={self.sha256} bytes_uploaded={self.bytes_uploaded}"
+        return (
+            f"{self.status}: {self.uri} sha256={self.sha256} bytes_uploaded={self.bytes_uploaded}"
+        )
 
 
 class PublishRefused(Exception):
@@ -105,7 +107,7 @@ class PublishFailed(Exception):
 def sha256_of(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(HASH_BLOCK):
+        for block in iter(lambda: f.read(HASH_BLOCK), b""):
             digest.update(block)
     return digest.hexdigest()
 
@@ -141,7 +143,9 @@ def http_status(error: ClientError) -> int:
 
 def explain(error: Exception, destination: Destination, action: str) -> PublishFailed:
     """A PublishFailed whose message says what to check. Never includes credentials."""
-    where = destination.uri + (f" at {destination.endpoint_url}" if destination.endpoint_url else "")
+    where = destination.uri + (
+        f" at {destination.endpoint_url}" if destination.endpoint_url else ""
+    )
     if isinstance(error, NoCredentialsError):
         return PublishFailed(
             f"{action} {where}: no AWS credentials found. Set AWS_PROFILE, AWS_ACCESS_KEY_ID and "
