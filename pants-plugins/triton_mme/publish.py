@@ -46,8 +46,11 @@ from triton_mme.target_types import (
 TARBALL_SUFFIX = ".tar.gz"
 _SCRIPT = "s3_publish.py"
 
-# What the standard AWS credential chain reads. The values never reach a cache: publish
-# processes are interactive (never cached) and the ones below are masked when a process is logged.
+# What the standard AWS credential chain reads. Only the interactive upload process gets them:
+# interactive processes are never cached, and Pants logs them through Python, where the secrets
+# below print masked. (The engine logs a regular `Process` with its environment at debug level,
+# which is why nothing looks at S3 before the upload, e.g. to report a published tarball as
+# skipped: the upload itself reports "already published".)
 AWS_ENV_VARS = (
     "AWS_PROFILE",
     "AWS_ACCESS_KEY_ID",
