@@ -33,12 +33,11 @@ from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 from pants.util.resources import read_resource
 from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
+from triton_mme.model_repository import TritonModelFieldSet
 from triton_mme.subsystems.s3 import S3Destination, TritonPublishSubsystem
 from triton_mme.target_types import (
-    TritonConfigSourceField,
     TritonEnsembleMemberOnlyField,
     TritonEnsembleTarget,
-    TritonModelNameField,
     TritonModelTarget,
     TritonSkipPublishField,
 )
@@ -96,21 +95,15 @@ class PublishTritonModelRequest(PublishRequest):
 
 
 @dataclass(frozen=True)
-class TritonPublishFieldSet(PublishFieldSet):
+class TritonPublishFieldSet(TritonModelFieldSet, PublishFieldSet):
     publish_request_type = PublishTritonModelRequest
-    required_fields = (TritonConfigSourceField, TritonSkipPublishField)
 
-    model_name: TritonModelNameField
     skip_publish: TritonSkipPublishField
 
     @classmethod
     def opt_out(cls, tgt: Target) -> bool:
         # Served only inside ensembles: there is no tarball of its own to publish.
         return bool(tgt.get(TritonEnsembleMemberOnlyField).value)
-
-    @property
-    def resolved_model_name(self) -> str:
-        return self.model_name.value or os.path.basename(self.address.spec_path)
 
     def get_output_data(self) -> PublishOutputData:
         return PublishOutputData(
