@@ -150,7 +150,7 @@ async def build_s3_publish_tool(
 
 @dataclass(frozen=True)
 class GitCommit:
-    """The commit being published, or None outside a git checkout."""
+    """The commit being published (`<sha>-dirty` with uncommitted changes), None outside git."""
 
     sha: str | None
 
@@ -158,9 +158,10 @@ class GitCommit:
 @rule
 async def current_git_commit() -> GitCommit:
     maybe_worktree = await Get(MaybeGitWorktree, GitWorktreeRequest())
-    if maybe_worktree.git_worktree is None:
+    worktree = maybe_worktree.git_worktree
+    if worktree is None or not worktree.commit_id:
         return GitCommit(None)
-    return GitCommit(maybe_worktree.git_worktree.commit_id or None)
+    return GitCommit(worktree.commit_id + ("-dirty" if worktree.changed_files() else ""))
 
 
 @dataclass(frozen=True)
