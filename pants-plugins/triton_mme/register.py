@@ -12,12 +12,14 @@ from triton_mme import (
     lint,
     model_repository,
     package,
+    publish,
     tailor,
     typecheck,
     validate,
 )
 from triton_mme.mme import run as mme_run
 from triton_mme.mme.target_types import TritonMmeEndpointTarget
+from triton_mme.subsystems.s3 import TritonPublishSubsystem
 from triton_mme.subsystems.triton import TritonSubsystem
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
 
@@ -37,4 +39,6 @@ def rules() -> Iterable[Rule | UnionRule]:
         *typecheck.rules(),
         *mme_run.rules(),
         *TritonSubsystem.rules(),
+        *publish.rules(),
+        *TritonPublishSubsystem.rules(),
     )

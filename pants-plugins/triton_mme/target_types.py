@@ -182,3 +182,14 @@ class TritonEnsembleTarget(Target):
         endpoints expect.
         """
     )
+
+
+class TritonSkipPublishField(BoolField):
+    alias = "skip_publish"
+    default = False
+    help = help_text(
+        """
+        Set to True to keep this model out of `publish` (it is still packaged and tested), e.g.
+        for an experiment that must not reach the endpoints.
+        """
+    )

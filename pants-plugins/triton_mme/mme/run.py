@@ -39,7 +39,7 @@ from triton_mme.mme.target_types import (
 )
 from triton_mme.subsystems.triton import TritonSubsystem
 
-RESOLVE = "local-mme"
+RESOLVE = "boto3"
 SERVER_PACKAGE = "triton_mme.scripts.local_mme"
 SERVER_MODULE = f"{SERVER_PACKAGE}.server"
 PEX_NAME = "local_mme.pex"

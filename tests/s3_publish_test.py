@@ -1,0 +1,327 @@
+"""The publish safety rules of `s3_publish.py`, against a real SeaweedFS server on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from seaweedfs import S3Server, start_seaweedfs
+from triton_mme.scripts import s3_publish
+from triton_mme.scripts.s3_publish import (
+    MIB,
+    Destination,
+    Outcome,
+    PublishFailed,
+    PublishRefused,
+    Tarball,
+    Transfer,
+    publish,
+)
+
+pytest_plugins = ["seaweedfs"]
+
+BUCKET = "models-staging"
+SMALL_PARTS = Transfer(multipart_threshold=5 * MIB, part_size=5 * MIB, max_attempts=2)
+
+
+@pytest.fixture(scope="module")
+def bucket(seaweedfs: S3Server) -> str:
+    seaweedfs.create_bucket(BUCKET)
+    return BUCKET
+
+
+def write_tarball(tmp_path: Path, model: str, version: str, content: bytes) -> Tarball:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / f"{model}_{version}.tar.gz"
+    path.write_bytes(content)
+    return Tarball(
+        path=str(path),
+        model_name=model,
+        artifact_version=version,
+        sha256=hashlib.sha256(content).hexdigest(),
+        size=len(content),
+    )
+
+
+def destination_for(server: S3Server, tarball: Tarball, bucket: str = BUCKET) -> Destination:
+    return Destination(
+        bucket=bucket,
+        key=f"mme/{os.path.basename(tarball.path)}",
+        region=server.region,
+        endpoint_url=server.endpoint_url,
+    )
+
+
+def object_bytes(server: S3Server, destination: Destination) -> bytes:
+    response = server.client().get_object(Bucket=destination.bucket, Key=destination.key)
+    return bytes(response["Body"].read())
+
+
+def key_exists(server: S3Server, destination: Destination) -> bool:
+    listing = server.client().list_objects_v2(Bucket=destination.bucket, Prefix=destination.key)
+    return listing.get("KeyCount", 0) > 0
+
+
+def test_first_publish_uploads_with_provenance(seaweedfs: S3Server, bucket: str, tmp_path):
+    tarball = write_tarball(tmp_path, "fraud_tree", "1.0", b"tarball bytes" * 100)
+    destination = destination_for(seaweedfs, tarball)
+
+    outcome = publish(seaweedfs.client(), tarball, destination, git_commit="abc123")
+
+    assert outcome == Outcome("uploaded", destination.uri, tarball.sha256, tarball.size)
+    assert object_bytes(seaweedfs, destination) == Path(tarball.path).read_bytes()
+    head = seaweedfs.client().head_object(Bucket=bucket, Key=destination.key)
+    assert head["Metadata"] == {
+        "sha256": tarball.sha256,
+        "model-name": "fraud_tree",
+        "artifact-version": "1.0",
+        "git-commit": "abc123",
+    }
+
+
+def test_republish_unchanged_uploads_nothing(seaweedfs: S3Server, bucket: str, tmp_path):
+    tarball = write_tarball(tmp_path, "churn", "2", b"same bytes" * 50)
+    destination = destination_for(seaweedfs, tarball)
+    publish(seaweedfs.client(), tarball, destination)
+
+    again = publish(seaweedfs.client(), tarball, destination)
+
+    assert again == Outcome("already published", destination.uri, tarball.sha256, 0)
+
+
+def test_changed_content_with_same_version_is_refused(seaweedfs: S3Server, bucket: str, tmp_path):
+    published = write_tarball(tmp_path / "a", "screen_detection", "1.2", b"old model")
+    destination = destination_for(seaweedfs, published)
+    publish(seaweedfs.client(), published, destination)
+    changed = write_tarball(tmp_path / "b", "screen_detection", "1.2", b"new model")
+
+    with pytest.raises(PublishRefused) as refused:
+        publish(seaweedfs.client(), changed, destination)
+
+    message = str(refused.value)
+    assert "screen_detection" in message and "`1.2`" in message
+    assert "model_version.txt" in message
+    assert object_bytes(seaweedfs, destination) == b"old model"
+
+
+def test_object_without_sha256_metadata_is_never_overwritten(
+    seaweedfs: S3Server, bucket: str, tmp_path
+):
+    tarball = write_tarball(tmp_path, "legacy", "1", b"rebuilt")
+    destination = destination_for(seaweedfs, tarball)
+    seaweedfs.client().put_object(Bucket=bucket, Key=destination.key, Body=b"copied by hand")
+
+    with pytest.raises(PublishRefused, match="no sha256 metadata"):
+        publish(seaweedfs.client(), tarball, destination)
+    assert object_bytes(seaweedfs, destination) == b"copied by hand"
+
+
+class RacingClient:
+    """Holds the write (`put_object` / `complete_multipart_upload`) until both racers reach it,
+    so both have seen "no object" before either writes."""
+
+    def __init__(self, client: Any, barrier: threading.Barrier, operation: str) -> None:
+        self._client = client
+        self._barrier = barrier
+        self._operation = operation
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._client, name)
+        if name != self._operation:
+            return method
+
+        def after_barrier(**kwargs: Any) -> Any:
+            self._barrier.wait(timeout=60)
+            return method(**kwargs)
+
+        return after_barrier
+
+
+def race(
+    server: S3Server, tarballs: list[Tarball], operation: str, transfer: Transfer = Transfer()
+) -> list[Outcome | Exception]:
+    barrier = threading.Barrier(len(tarballs))
+    results: list[Outcome | Exception] = [Exception("not run")] * len(tarballs)
+
+    def run(index: int) -> None:
+        client = RacingClient(server.client(), barrier, operation)
+        tarball = tarballs[index]
+        try:
+            results[index] = publish(
+                client,
+                tarball,
+                destination_for(server, tarball),
+                transfer=transfer,
+                out=io.StringIO(),
+            )
+        except (PublishRefused, PublishFailed) as e:
+            results[index] = e
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(tarballs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_concurrent_publishes_of_same_bytes_upload_once(seaweedfs: S3Server, bucket, tmp_path):
+    tarballs = [write_tarball(tmp_path / str(i), "race_same", "1", b"identical") for i in range(2)]
+
+    results = race(seaweedfs, tarballs, "put_object")
+
+    statuses = sorted(r.status for r in results if isinstance(r, Outcome))
+    assert statuses == ["already published", "uploaded"], results
+
+
+def test_concurrent_publishes_of_different_bytes_one_wins(seaweedfs: S3Server, bucket, tmp_path):
+    tarballs = [
+        write_tarball(tmp_path / str(i), "race_diff", "1", f"build {i}".encode()) for i in range(2)
+    ]
+
+    results = race(seaweedfs, tarballs, "put_object")
+
+    winners = [i for i, r in enumerate(results) if isinstance(r, Outcome)]
+    losers = [r for r in results if isinstance(r, PublishRefused)]
+    assert len(winners) == 1 and len(losers) == 1, results
+    winner = tarballs[winners[0]]
+    assert (
+        object_bytes(seaweedfs, destination_for(seaweedfs, winner))
+        == Path(winner.path).read_bytes()
+    )
+
+
+def test_concurrent_multipart_publishes_one_wins(seaweedfs: S3Server, bucket, tmp_path):
+    size = 6 * MIB
+    tarballs = [
+        write_tarball(tmp_path / str(i), "race_big", "1", bytes([i]) * size) for i in range(2)
+    ]
+
+    results = race(seaweedfs, tarballs, "complete_multipart_upload", SMALL_PARTS)
+
+    winners = [i for i, r in enumerate(results) if isinstance(r, Outcome)]
+    assert len(winners) == 1 and isinstance(results[1 - winners[0]], PublishRefused), results
+    winner = tarballs[winners[0]]
+    assert (
+        object_bytes(seaweedfs, destination_for(seaweedfs, winner))
+        == Path(winner.path).read_bytes()
+    )
+    uploads = seaweedfs.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert not [u for u in uploads if u["Key"].endswith("race_big_1.tar.gz")]
+
+
+def test_large_tarball_goes_multipart_with_part_checksums(seaweedfs: S3Server, bucket, tmp_path):
+    content = os.urandom(12 * MIB + 123)
+    tarball = write_tarball(tmp_path, "big_cv_model", "3", content)
+    destination = destination_for(seaweedfs, tarball)
+    progress = io.StringIO()
+
+    outcome = publish(seaweedfs.client(), tarball, destination, transfer=SMALL_PARTS, out=progress)
+
+    assert outcome.status == "uploaded" and outcome.bytes_uploaded == len(content)
+    assert "part 3/3" in progress.getvalue()
+    assert object_bytes(seaweedfs, destination) == content
+    head = seaweedfs.client().head_object(Bucket=bucket, Key=destination.key)
+    assert head["ETag"].strip('"').endswith("-3")
+    assert head["Metadata"]["sha256"] == tarball.sha256
+    again = publish(seaweedfs.client(), tarball, destination, transfer=SMALL_PARTS)
+    assert again.status == "already published" and again.bytes_uploaded == 0
+
+
+def test_wrong_credentials_fail_clearly_without_printing_secrets(
+    seaweedfs: S3Server, bucket: str, tmp_path, monkeypatch, capsys
+):
+    tarball = write_tarball(tmp_path, "secretive", "1", b"x")
+    wrong_secret = "WRONG-secret-do-not-print-4242"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweedfs.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", wrong_secret)
+
+    exit_code = s3_publish.main(
+        [
+            tarball.path,
+            *("--model-name", "secretive", "--artifact-version", "1"),
+            *("--bucket", bucket, "--key", "mme/secretive_1.tar.gz"),
+            *("--endpoint-url", seaweedfs.endpoint_url, "--region", seaweedfs.region),
+        ]
+    )
+
+    output = capsys.readouterr()
+    assert exit_code == s3_publish.EXIT_FAILED
+    assert "access denied" in output.out
+    assert wrong_secret not in output.out + output.err
+    assert not key_exists(seaweedfs, destination_for(seaweedfs, tarball))
+
+
+def test_missing_bucket_fails_clearly(seaweedfs: S3Server, bucket: str, tmp_path):
+    tarball = write_tarball(tmp_path, "orphan", "1", b"x")
+    destination = destination_for(seaweedfs, tarball, bucket="no-such-bucket")
+
+    with pytest.raises(PublishFailed, match="Bucket `no-such-bucket` does not exist"):
+        publish(seaweedfs.client(), tarball, destination)
+
+
+def test_cli_reports_one_line_per_outcome(
+    seaweedfs: S3Server, bucket: str, tmp_path, monkeypatch, capsys
+):
+    for name, value in seaweedfs.credentials_env().items():
+        monkeypatch.setenv(name, value)
+    tarball = write_tarball(tmp_path, "cli_model", "7", b"cli bytes")
+    argv = [
+        tarball.path,
+        *("--model-name", "cli_model", "--artifact-version", "7", "--git-commit", "deadbeef"),
+        *("--bucket", bucket, "--key", "mme/cli_model_7.tar.gz"),
+        *("--endpoint-url", seaweedfs.endpoint_url),
+    ]
+
+    assert s3_publish.main(argv) == 0
+    assert s3_publish.main(argv) == 0
+    Path(tarball.path).write_bytes(b"rebuilt differently")
+    assert s3_publish.main(argv) == s3_publish.EXIT_REFUSED
+
+    lines = capsys.readouterr().out.splitlines()
+    uri = f"s3://{bucket}/mme/cli_model_7.tar.gz"
+    assert lines[0] == f"uploaded: {uri} sha256={tarball.sha256} bytes_uploaded=9"
+    assert lines[1] == f"already published: {uri} sha256={tarball.sha256} bytes_uploaded=0"
+    assert lines[2].startswith(f"refused: Refused to overwrite {uri}")
+
+
+class KillServerOnFirstPart(io.StringIO):
+    def __init__(self, server: S3Server) -> None:
+        super().__init__()
+        self.server = server
+
+    def write(self, text: str) -> int:
+        if "part 1/" in text:
+            self.server.kill()
+        return super().write(text)
+
+
+def test_server_killed_mid_upload_leaves_nothing_and_rerun_succeeds(tmp_path):
+    server = start_seaweedfs(tmp_path / "server")
+    try:
+        server.create_bucket(BUCKET)
+        content = os.urandom(11 * MIB)
+        tarball = write_tarball(tmp_path, "interrupted", "1", content)
+        destination = destination_for(server, tarball)
+
+        with pytest.raises(PublishFailed, match="Cannot upload to"):
+            publish(
+                server.client(),
+                tarball,
+                destination,
+                transfer=SMALL_PARTS,
+                out=KillServerOnFirstPart(server),
+            )
+
+        server.start()
+        assert not key_exists(server, destination)
+        outcome = publish(server.client(), tarball, destination, transfer=SMALL_PARTS)
+        assert outcome.status == "uploaded"
+        assert object_bytes(server, destination) == content
+    finally:
+        server.kill()
