@@ -10,11 +10,18 @@ from pants.engine.unions import UnionRule
 from triton_mme import model_repository
 from triton_mme.subsystems.triton import TritonSubsystem
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
+from triton_mme.testing import server_process, triton_test
+from triton_mme.testing.target_types import TritonTestTarget
 
 
 def target_types() -> Iterable[type[Target]]:
-    return (TritonModelTarget, TritonEnsembleTarget)
+    return (TritonModelTarget, TritonEnsembleTarget, TritonTestTarget)
 
 
 def rules() -> Iterable[Rule | UnionRule]:
-    return (*model_repository.rules(), *TritonSubsystem.rules())
+    return (
+        *model_repository.rules(),
+        *TritonSubsystem.rules(),
+        *server_process.rules(),
+        *triton_test.rules(),
+    )
