@@ -179,12 +179,14 @@ def load_errors(server: Server, targets: list[TargetSpec]) -> dict[str, str]:
     for target in targets:
         if target.model not in failed:
             continue
-        lines = [failed[target.model]]
-        for name in target.models:
+        lines = [failed[target.model].rstrip(";\n ")]
+        members = [name for name in target.models if name != target.model]
+        for name in members:
             reason = index.get(name, {}).get("reason")
-            if reason and name != target.model and index[name].get("state") != "READY":
+            if reason and index[name].get("state") != "READY":
                 lines.append(f"model `{name}` is {index[name].get('state')}: {reason.strip()}")
-        log_lines = model_log_errors(log, target.models)
+        # The root model's own error is the response above; the log adds its members' errors.
+        log_lines = model_log_errors(log, members)
         if log_lines:
             lines.append("Triton's log says:\n" + "\n".join(f"  {line}" for line in log_lines))
         errors[target.model] = "\n".join(lines)

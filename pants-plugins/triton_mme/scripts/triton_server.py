@@ -238,14 +238,9 @@ def tail(log: str, lines: int = 40) -> str:
 
 
 def model_log_errors(log: str, model_names: Sequence[str]) -> list[str]:
-    """Triton's own error lines (E...) about the given models, e.g. a failed import in model.py."""
+    """Triton's own error lines (`E...`) about the given models, e.g. a member of an ensemble."""
     quoted = tuple(f"'{name}'" for name in model_names)
-    return [
-        line
-        for line in log.splitlines()
-        if line[:1] == "E" and any(q in line for q in quoted)
-        or ("pb_stub.cc" in line and "Failed" in line)
-    ]
+    return [line for line in log.splitlines() if line[:1] == "E" and any(q in line for q in quoted)]
 
 
 @contextlib.contextmanager
