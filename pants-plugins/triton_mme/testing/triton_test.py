@@ -197,15 +197,24 @@ def split_test_files(paths: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, 
     return tuple(cases), tuple(pytest_files)
 
 
+@dataclass(frozen=True)
+class ServedTestRequest:
+    """A `triton_test` (for `test` or `run`): its model and its test files."""
+
+    address: Address
+    model: TritonTestModelField
+    sources: TritonTestSourcesField
+
+
 @rule
-async def served_triton_test(field_set: TritonTestFieldSet) -> ServedTarget:
+async def served_triton_test(request: ServedTestRequest) -> ServedTarget:
     tested, sources = await MultiGet(
-        Get(TestedModel, TestedModelRequest(field_set.address, field_set.model.value)),
-        Get(HydratedSources, HydrateSourcesRequest(field_set.sources)),
+        Get(TestedModel, TestedModelRequest(request.address, request.model.value)),
+        Get(HydratedSources, HydrateSourcesRequest(request.sources)),
     )
     case_files, pytest_files = split_test_files(sources.snapshot.files)
     return ServedTarget(
-        address=field_set.address,
+        address=request.address,
         model_address=tested.address,
         case_files=case_files,
         pytest_files=pytest_files,
@@ -234,7 +243,10 @@ class TritonTestBatchRequest:
 async def triton_test_batch_process(
     request: TritonTestBatchRequest, test_subsystem: TestSubsystem
 ) -> TritonServerProcess:
-    targets = await MultiGet(Get(ServedTarget, TritonTestFieldSet, fs) for fs in request.field_sets)
+    targets = await MultiGet(
+        Get(ServedTarget, ServedTestRequest(fs.address, fs.model, fs.sources))
+        for fs in request.field_sets
+    )
     return await Get(
         TritonServerProcess,
         TritonServerProcessRequest(
