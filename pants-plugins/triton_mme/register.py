@@ -10,7 +10,7 @@ from pants.engine.unions import UnionRule
 from triton_mme import model_repository
 from triton_mme.subsystems.triton import TritonSubsystem
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
-from triton_mme.testing import run, server_process, tailor, triton_test
+from triton_mme.testing import run, runner, server_process, tailor
 from triton_mme.testing.target_types import TritonTestTarget
 
 
@@ -23,7 +23,7 @@ def rules() -> Iterable[Rule | UnionRule]:
         *model_repository.rules(),
         *TritonSubsystem.rules(),
         *server_process.rules(),
-        *triton_test.rules(),
+        *runner.rules(),
         *tailor.rules(),
         *run.rules(),
     )

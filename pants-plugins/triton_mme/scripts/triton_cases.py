@@ -384,7 +384,9 @@ def _array_from_file(
 
 def _read_array(base: str, case_file: str, name: str) -> Any:
     if os.path.isabs(name) or ".." in name.split("/"):
-        raise CaseFileError(f"{case_file}: `file` {name!r} must be a path relative to the case file")
+        raise CaseFileError(
+            f"{case_file}: `file` {name!r} must be a path relative to the case file"
+        )
     path = os.path.join(base, name)
     if not os.path.exists(path):
         raise CaseFileError(
@@ -517,7 +519,9 @@ def _compare_argmax(expected: np.ndarray, actual: np.ndarray) -> list[str]:
 
 def _compare_top_k(top_k: TopK, actual: np.ndarray) -> list[str]:
     if actual.ndim == 0 or actual.shape[-1] < top_k.k:
-        return [f"top_k needs at least k={top_k.k} values on the last axis, output is {actual.shape}"]
+        return [
+            f"top_k needs at least k={top_k.k} values on the last axis, output is {actual.shape}"
+        ]
     # Stable sort of the negated values: ties keep the lower index first, like argmax.
     got = np.argsort(-actual.astype(np.float64), axis=-1, kind="stable")[..., : top_k.k]
     if got.shape != top_k.indices.shape:

@@ -71,9 +71,7 @@ def _env(name: str) -> str:
 @pytest.fixture(scope="session")
 def triton() -> Iterator[Triton]:
     """A `Triton` with `.http` and `.grpc` clients, `.model_name` and `.infer(...)`."""
-    server = Triton(
-        _env("TRITON_HTTP_URL"), _env("TRITON_GRPC_URL"), _env("TRITON_MODEL_NAME")
-    )
+    server = Triton(_env("TRITON_HTTP_URL"), _env("TRITON_GRPC_URL"), _env("TRITON_MODEL_NAME"))
     yield server
     server.close()
 

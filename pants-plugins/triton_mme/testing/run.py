@@ -22,7 +22,7 @@ from triton_mme.testing.server_process import (
     TritonServerProcessRequest,
 )
 from triton_mme.testing.target_types import TritonTestModelField, TritonTestSourcesField
-from triton_mme.testing.triton_test import ServedTestRequest
+from triton_mme.testing.runner import ServedTestRequest
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,9 @@ async def run_triton_model(field_set: TritonModelRunFieldSet) -> RunRequest:
     served = ServedTarget(address=field_set.address, model_address=field_set.address)
     server = await Get(
         TritonServerProcess,
-        TritonServerProcessRequest((served,), mode="serve", description=f"Serve {field_set.address}"),
+        TritonServerProcessRequest(
+            (served,), mode="serve", description=f"Serve {field_set.address}"
+        ),
     )
     return run_request(server.process)
 

@@ -50,6 +50,7 @@ from triton_mme.testing.target_types import (
     TritonTestTimeoutField,
 )
 
+
 class TritonTestSubsystem(Subsystem):
     options_scope = "triton-test"
     name = "triton_test"
