@@ -62,7 +62,7 @@ def test_several_cases_and_tolerance_defaults() -> None:
 
 def test_shape_reshapes_flat_data() -> None:
     output = expected(datatype="FP32", shape=[2, 2], data=[1, 2, 3, 4])
-    assert output.data.shape == (2, 2)
+    assert output.data is not None and output.data.shape == (2, 2)
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ def test_tensor_files(tmp_path: Path) -> None:
     np.save(tmp_path / "image.npy", np.zeros((2, 3), dtype=np.uint8))
     np.savez(tmp_path / "batch.npz", x=np.ones(4, dtype=np.float32), y=np.ones(2))
     np.save(tmp_path / "labels.npy", np.array(["cat", "dog"]))
-    document = {
+    document: dict[str, Any] = {
         "inputs": [
             {"name": "IMAGE", "datatype": "UINT8", "file": "image.npy", "shape": [2, 3]},
             {"name": "X", "datatype": "FP32", "file": "batch.npz", "key": "x"},
@@ -116,7 +116,8 @@ def test_tensor_files(tmp_path: Path) -> None:
     (parsed,) = load_case_file(str(path))
     assert parsed.inputs["IMAGE"][1].shape == (2, 3)
     assert parsed.inputs["X"][1].dtype == np.float32
-    assert parsed.outputs[0].data.tolist() == [b"cat", b"dog"]
+    labels = parsed.outputs[0].data
+    assert labels is not None and labels.tolist() == [b"cat", b"dog"]
 
     document["inputs"][0]["datatype"] = "FP32"
     path.write_text(json.dumps(document))

@@ -259,11 +259,11 @@ async def triton_test_batch_process(
     )
 
 
-TritonTestBatch = TritonTestRequest.Batch[TritonTestFieldSet, ServerPartitionMetadata]
-
-
 @rule(desc="Run Triton tests", level=LogLevel.DEBUG)
-async def run_triton_tests(batch: TritonTestBatch, test_subsystem: TestSubsystem) -> TestResult:
+async def run_triton_tests(
+    batch: TritonTestRequest.Batch[TritonTestFieldSet, ServerPartitionMetadata],
+    test_subsystem: TestSubsystem,
+) -> TestResult:
     setup = await Get(
         TritonServerProcess, TritonTestBatchRequest(batch.elements, batch.debug_hint(), "test")
     )
@@ -282,7 +282,9 @@ async def run_triton_tests(batch: TritonTestBatch, test_subsystem: TestSubsystem
 
 
 @rule(desc="Serve models for Triton tests interactively", level=LogLevel.DEBUG)
-async def debug_triton_tests(batch: TritonTestBatch) -> TestDebugRequest:
+async def debug_triton_tests(
+    batch: TritonTestRequest.Batch[TritonTestFieldSet, ServerPartitionMetadata]
+) -> TestDebugRequest:
     setup = await Get(
         TritonServerProcess, TritonTestBatchRequest(batch.elements, batch.debug_hint(), "debug")
     )
