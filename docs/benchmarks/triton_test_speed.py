@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Benchmark `./pants test` on `triton_test` targets: cold vs warm, batched vs one server each.
+
+Not part of CI. Run from the repository root, with Docker and the [triton].image available:
+
+    python3 docs/benchmarks/triton_test_speed.py [--models 6]
+
+It copies the repository's Pants setup into a temporary directory, writes N small python-backend
+fixture models (plus an ensemble over the first), each with a `triton_test`, and measures:
+- cold: `./pants --no-pantsd test fixtures::` with results not in Pants' cache (a label unique to
+  the run, passed through `--triton-docker-run-args`, changes the cache key); the runner PEX and
+  the Pants venv may be cached already, as on any developer machine after the first run;
+- warm: the same command again, nothing changed;
+- one server per test: every `triton_test` with `share_server=False`, cold.
+Containers are counted with `docker events` filtered on the run's label. Results go to stdout as
+a Markdown table (copied into docs/benchmarks/testing.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO_FILES = ("pants", "pants.toml", "3rdparty", "build-support", "pants-plugins")
+CONFIG = """\
+backend: "python"
+max_batch_size: 0
+input [{ name: "INPUT0", data_type: TYPE_FP32, dims: [-1] }]
+output [{ name: "OUTPUT0", data_type: TYPE_FP32, dims: [-1] }]
+"""
+MODEL = """\
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        return [
+            pb_utils.InferenceResponse([pb_utils.Tensor(
+                "OUTPUT0",
+                (pb_utils.get_input_tensor_by_name(r, "INPUT0").as_numpy() + {k}).astype(np.float32),
+            )])
+            for r in requests
+        ]
+"""
+ENSEMBLE = """\
+platform: "ensemble"
+max_batch_size: 0
+input [{ name: "X", data_type: TYPE_FP32, dims: [-1] }]
+output [{ name: "Y", data_type: TYPE_FP32, dims: [-1] }]
+ensemble_scheduling {
+  step [{
+    model_name: "add_1"
+    model_version: -1
+    input_map { key: "INPUT0", value: "X" }
+    output_map { key: "OUTPUT0", value: "Y" }
+  }]
+}
+"""
+
+
+def case(input_name: str, output_name: str, k: int) -> str:
+    return json.dumps(
+        {
+            "inputs": [{"name": input_name, "datatype": "FP32", "shape": [3], "data": [0, 1, 2]}],
+            "outputs": [
+                {"name": output_name, "datatype": "FP32", "shape": [3], "data": [k, k + 1, k + 2]}
+            ],
+        }
+    )
+
+
+def write_fixtures(root: Path, models: int, share_server: bool) -> int:
+    shutil.rmtree(root / "fixtures", ignore_errors=True)
+    test_args = "" if share_server else ", share_server=False"
+    files = {}
+    for k in range(1, models + 1):
+        d = f"fixtures/add_{k}"
+        files[f"{d}/BUILD"] = f"triton_model()\ntriton_test(name='tests'{test_args})\n"
+        files[f"{d}/config.pbtxt"] = CONFIG
+        files[f"{d}/1/model.py"] = MODEL.replace("{k}", str(k))
+        files[f"{d}/tests/basic.json"] = case("INPUT0", "OUTPUT0", k)
+    files["fixtures/pipeline/BUILD"] = (
+        f"triton_ensemble(dependencies=['fixtures/add_1'])\ntriton_test(name='tests'{test_args})\n"
+    )
+    files["fixtures/pipeline/config.pbtxt"] = ENSEMBLE
+    files["fixtures/pipeline/tests/basic.json"] = case("X", "Y", 1)
+    for path, content in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(content)
+    return models + 1
+
+
+def containers_created(label: str, since: float) -> int:
+    events = subprocess.run(
+        ["docker", "events", "--since", f"{since - 1:.0f}", "--until", f"{time.time() + 1:.0f}"]
+        + ["--filter", "type=container", "--filter", "event=create"]
+        + ["--filter", f"label={label}", "--format", "{{.ID}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return len(events.stdout.split())
+
+
+def pants_test(root: Path, label: str) -> tuple[float, int]:
+    start = time.time()
+    result = subprocess.run(
+        ["./pants", "--no-pantsd", f"--triton-docker-run-args=+['--label={label}']"]
+        + ["test", "fixtures::"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.time() - start
+    if result.returncode != 0:
+        sys.exit(f"./pants test failed:\n{result.stdout}\n{result.stderr}")
+    return elapsed, containers_created(label, start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", type=int, default=6, help="python models (plus one ensemble)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="triton-test-bench-") as tmp:
+        root = Path(tmp)
+        for name in REPO_FILES:
+            source = Path(name)
+            copy = shutil.copytree if source.is_dir() else shutil.copy2
+            copy(source, root / name)
+        rows = []
+        targets = write_fixtures(root, args.models, share_server=True)
+        label = f"triton_mme.bench={uuid.uuid4().hex}"
+        rows.append(("batched, cold", *pants_test(root, label)))
+        rows.append(("batched, warm (nothing changed)", *pants_test(root, label)))
+        write_fixtures(root, args.models, share_server=False)
+        label = f"triton_mme.bench={uuid.uuid4().hex}"
+        rows.append(("one server per test, cold", *pants_test(root, label)))
+    print(f"{targets} triton_test targets ({args.models} python models + 1 ensemble)\n")
+    print("| run | wall time (s) | containers started |")
+    print("|-----|---------------|--------------------|")
+    for name, seconds, containers in rows:
+        print(f"| {name} | {seconds:.1f} | {containers} |")
+    print(f"\nbatched vs one server per test (cold): {rows[2][1] / rows[0][1]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
