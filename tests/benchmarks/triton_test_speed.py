@@ -3,7 +3,7 @@
 
 Not part of CI. Run from the repository root, with Docker and the [triton].image available:
 
-    python3 docs/benchmarks/triton_test_speed.py [--models 6]
+    python3 tests/benchmarks/triton_test_speed.py [--models 6]
 
 It copies the repository's Pants setup into a temporary directory, writes N small python-backend
 fixture models (plus an ensemble over the first), each with a `triton_test`, and measures:
