@@ -2,8 +2,9 @@
 
 Runs inside the `triton-client` PEX (stdlib only here). The container is labelled with its owner
 (`<hostname>:<pid>`) and an expiry time; every start first removes containers whose owner process
-is gone or whose expiry passed, and a detached watchdog removes ours if this process is killed
-without a chance to clean up (SIGKILL, a killed Pants daemon).
+on this host is gone (or, started from another host, whose expiry passed), and a detached
+watchdog removes ours if this process is killed without a chance to clean up (SIGKILL, a killed
+Pants daemon).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def pid_alive(pid: int) -> bool:
 
 
 def remove_stale_containers(settings: ServerSettings) -> list[str]:
-    """Remove our containers whose owner process on this host died or whose expiry passed."""
+    """Remove our containers whose owner on this host died, or whose expiry passed elsewhere."""
     listing = docker(
         settings,
         "ps",
@@ -112,9 +113,13 @@ def remove_stale_containers(settings: ServerSettings) -> list[str]:
     for line in listing.splitlines():
         container_id, owner, expires = (line.split(" ") + ["", ""])[:3]
         owner_host, _, owner_pid = owner.rpartition(":")
-        dead_owner = owner_host == host and owner_pid.isdigit() and not pid_alive(int(owner_pid))
-        expired = expires.replace(".", "", 1).isdigit() and float(expires) < now
-        if dead_owner or expired:
+        if owner_host == host and owner_pid.isdigit():
+            # On this host the owner's pid is the truth: a long run may outlive its expiry.
+            is_stale = not pid_alive(int(owner_pid))
+        else:
+            # Another host (a shared remote engine): only the expiry can tell.
+            is_stale = expires.replace(".", "", 1).isdigit() and float(expires) < now
+        if is_stale:
             stale.append(container_id)
     if stale:
         docker(settings, "rm", "-f", "-v", *stale, check=False)

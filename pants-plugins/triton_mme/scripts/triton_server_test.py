@@ -61,6 +61,7 @@ def test_stale_containers_are_removed(tmp_path: Path) -> None:
     listing = "\n".join(
         [
             f"alive {host}:{os.getpid()} {now + 600:.0f}",
+            f"alive_past_expiry {host}:{os.getpid()} {now - 5:.0f}",
             f"dead {host}:{dead_pid()} {now + 600:.0f}",
             f"expired other-host:1 {now - 5:.0f}",
             f"elsewhere other-host:1 {now + 600:.0f}",
