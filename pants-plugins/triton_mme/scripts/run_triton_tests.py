@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -36,8 +35,32 @@ from triton_mme.scripts.triton_server import (
 SERVER_LOG = "triton-server.log"
 
 
-class BatchTimedOut(BaseException):
+class BatchTimedOut(Exception):
     """The batch ran past its timeout (`timeout` fields, `[test].timeout_default`)."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When the batch's cases must be done (None: no limit)."""
+
+    at: float | None
+    seconds: float | None
+
+    @classmethod
+    def after(cls, seconds: float | None) -> Deadline:
+        return cls(None if seconds is None else time.monotonic() + seconds, seconds)
+
+    def remaining(self, doing: str) -> float | None:
+        """Seconds left, or raise BatchTimedOut naming what was about to run."""
+        if self.at is None:
+            return None
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise BatchTimedOut(
+                f"timed out at {doing}: the batch's cases may take {self.seconds:g}s (the sum "
+                "of its targets' `timeout` fields, or [test].timeout_default)"
+            )
+        return left
 
 
 @dataclass
@@ -93,11 +116,12 @@ class TargetSpec:
 # Running cases
 
 
-def run_cases(server: Server, target: TargetSpec, result: TargetResult) -> None:
+def run_cases(server: Server, target: TargetSpec, result: TargetResult, deadline: Deadline) -> None:
     import tritonclient.http as httpclient
     from tritonclient.utils import InferenceServerException
 
-    client = httpclient.InferenceServerClient(url=server.http_url, network_timeout=600.0)
+    network_timeout = deadline.remaining(f"the cases of {target.address}") or 600.0
+    client = httpclient.InferenceServerClient(url=server.http_url, network_timeout=network_timeout)
     try:
         for path in target.cases:
             try:
@@ -114,10 +138,16 @@ def run_cases(server: Server, target: TargetSpec, result: TargetResult) -> None:
                 outputs = [
                     httpclient.InferRequestedOutput(o.name, binary_data=True) for o in case.outputs
                 ]
+                deadline.remaining(case.label)
                 try:
                     response = client.infer(target.model, inputs, outputs=outputs)
                 except InferenceServerException as e:
                     message = f"Triton rejected the request: {e.message()}"
+                    result.cases.append(CaseResult(case.label, passed=False, error=message))
+                    continue
+                except Exception as e:  # the client's network timeout, a dropped connection
+                    deadline.remaining(case.label)
+                    message = f"the request failed: {type(e).__name__}: {e}"
                     result.cases.append(CaseResult(case.label, passed=False, error=message))
                     continue
                 mismatches = []
@@ -134,7 +164,9 @@ def run_cases(server: Server, target: TargetSpec, result: TargetResult) -> None:
         client.close()
 
 
-def run_pytest(server: Server, target: TargetSpec, result: TargetResult, results_dir: str) -> None:
+def run_pytest(
+    server: Server, target: TargetSpec, result: TargetResult, results_dir: str, deadline: Deadline
+) -> None:
     env = {
         **os.environ,
         "TRITON_HTTP_URL": server.http_url,
@@ -142,28 +174,35 @@ def run_pytest(server: Server, target: TargetSpec, result: TargetResult, results
         "TRITON_MODEL_NAME": target.model,
     }
     junit = os.path.join(results_dir, f"{target.result_name}.pytest.xml")
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "triton_mme.scripts.triton_pytest_plugin",
-            "-p",
-            "no:cacheprovider",
-            # Tests of different models may share file names (tests/test_model.py).
-            "--import-mode=importlib",
-            "--rootdir=.",
-            "-q",
-            f"--junitxml={junit}",
-            *target.pytest,
-        ],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    timeout = deadline.remaining(f"the pytest files of {target.address}")
+    try:
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "triton_mme.scripts.triton_pytest_plugin",
+                "-p",
+                "no:cacheprovider",
+                # Tests of different models may share file names (tests/test_model.py).
+                "--import-mode=importlib",
+                "--rootdir=.",
+                "-q",
+                f"--junitxml={junit}",
+                *target.pytest,
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as e:
+        result.pytest_output = e.output if isinstance(e.output, str) else None
+        deadline.remaining(f"the pytest files of {target.address}")
+        raise
     result.pytest_exit_code = completed.returncode
     result.pytest_output = completed.stdout
 
@@ -289,27 +328,31 @@ def main(manifest_path: str) -> int:
     os.makedirs(results_dir, exist_ok=True)
     results = [TargetResult(address=s.address, model=s.model) for s in specs]
     timeout = manifest.get("timeout")
-    if timeout and mode == "test":
-        signal.signal(signal.SIGALRM, _raise_timed_out)
-        signal.setitimer(signal.ITIMER_REAL, float(timeout))
     server_log = ""
     exit_code = 0
     try:
         with start_server(settings, manifest["repository"]) as server:
             try:
                 errors = load_errors(server, specs)
+                # Start-up and loading have their own limit ([triton].startup_timeout); the
+                # targets' timeouts are for their cases and pytest files.
+                deadline = Deadline.after(timeout if mode == "test" else None)
+                timed_out = False
                 for spec, result in zip(specs, results):
                     if spec.model in errors:
                         result.load_error = errors[spec.model]
-                        continue
-                    if mode == "serve":
-                        continue
-                    run_cases(server, spec, result)
-                    if spec.pytest:
-                        run_pytest(server, spec, result, results_dir)
+                    elif timed_out:
+                        result.error = "not run: the batch ran out of time"
+                    elif mode != "serve":
+                        try:
+                            run_cases(server, spec, result, deadline)
+                            if spec.pytest:
+                                run_pytest(server, spec, result, results_dir, deadline)
+                        except BatchTimedOut as e:
+                            result.error, timed_out = str(e), True
                 if mode != "serve":
                     print(report(results), flush=True)
-                exit_code = 0 if all(r.passed for r in results) else 1
+                exit_code = 3 if timed_out else 0 if all(r.passed for r in results) else 1
                 if mode in ("serve", "debug"):
                     for result in results:
                         if result.load_error:
@@ -320,13 +363,6 @@ def main(manifest_path: str) -> int:
     except ServerError as e:
         print(f"Could not start Triton ({settings.image}): {e}", file=sys.stderr, flush=True)
         exit_code = 2
-    except BatchTimedOut:
-        print(
-            f"Timed out after {timeout}s (the sum of the batch's `timeout` fields, or "
-            "[test].timeout_default). Results so far:\n" + report(results),
-            flush=True,
-        )
-        exit_code = 3
     except Interrupted as e:
         print(f"Interrupted ({e}); the Triton container was removed.", file=sys.stderr)
         exit_code = 130
@@ -334,16 +370,11 @@ def main(manifest_path: str) -> int:
         traceback.print_exc()
         exit_code = 2
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
         if mode == "test":
             write_results(results_dir, specs, results)
             with open(os.path.join(results_dir, SERVER_LOG), "w") as f:
                 f.write(server_log)
     return exit_code
-
-
-def _raise_timed_out(_signum: int, _frame: Any) -> None:
-    raise BatchTimedOut()
 
 
 if __name__ == "__main__":

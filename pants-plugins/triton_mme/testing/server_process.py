@@ -220,7 +220,11 @@ def manifest_json(
     model_names: dict[Address, tuple[str, tuple[str, ...]]],
 ) -> bytes:
     """What the runner script needs; deterministic, since it is part of the cache key."""
-    lifetime = (request.timeout_seconds or 3600) if request.mode == "test" else 7 * 24 * 3600
+    lifetime = (
+        (request.timeout_seconds or 3600) + 2 * triton.startup_timeout
+        if request.mode == "test"
+        else 7 * 24 * 3600
+    )
     return json.dumps(
         {
             "mode": request.mode,
@@ -234,11 +238,7 @@ def manifest_json(
             },
             "repository": REPOSITORY_DIR,
             "results_dir": RESULTS_DIR,
-            "timeout": (
-                None
-                if request.timeout_seconds is None
-                else request.timeout_seconds + triton.startup_timeout
-            ),
+            "timeout": request.timeout_seconds,
             "targets": [
                 {
                     "address": target.address.spec,
@@ -296,10 +296,12 @@ async def triton_server_process(
             ]
         ),
     )
+    # The script enforces the tests' timeout itself; start-up (live, then loading) may take up to
+    # twice `startup_timeout`; the grace lets it report and remove its container.
     timeout = (
         None
         if request.timeout_seconds is None or request.mode != "test"
-        else request.timeout_seconds + triton.startup_timeout + CLEANUP_GRACE_SECONDS
+        else request.timeout_seconds + 2 * triton.startup_timeout + CLEANUP_GRACE_SECONDS
     )
     process = await Get(
         Process,
