@@ -146,6 +146,15 @@ BAD_MODELS = {
     "fixtures/broken/config.pbtxt": ADD_ONE_CONFIG,
     "fixtures/broken/1/model.py": "raise ImportError('the broken fixture cannot be imported')\n",
     "fixtures/broken/tests/basic.json": case([fp32("INPUT0", [1])], [fp32("OUTPUT0", [2])]),
+    # A model slower than its test's timeout, on a server of its own (a second container).
+    "fixtures/slow/BUILD": (
+        "triton_model()\ntriton_test(name='tests', timeout=3, share_server=False)\n"
+    ),
+    "fixtures/slow/config.pbtxt": ADD_ONE_CONFIG,
+    "fixtures/slow/1/model.py": ADD_ONE_MODEL.replace(
+        "import numpy as np", "import time\n\nimport numpy as np"
+    ).replace("responses = []", "time.sleep(300)\n        responses = []"),
+    "fixtures/slow/tests/basic.json": case([fp32("INPUT0", [1])], [fp32("OUTPUT0", [2])]),
 }
 
 
@@ -241,12 +250,12 @@ def test_passing_models_share_one_server_and_rerun_is_cached(repo: Repo) -> None
     assert created_again == 0, "an unchanged rerun must come from Pants' cache"
 
 
-def test_failures_show_the_diff_and_tritons_load_error(repo: Repo) -> None:
+def test_failures_show_the_diff_load_error_and_timeout(repo: Repo) -> None:
     repo.write(BAD_MODELS)
     result, created = repo.pants_test("fixtures::")
     assert result.returncode != 0
     output = result.stderr
-    assert created == 1
+    assert created == 2, "one shared server, and one for the test with share_server=False"
     assert repo.leftover_containers() == []
     # The failing case: which case, which output, expected vs actual, where.
     assert "FAIL fixtures/add_one/tests/wrong.json [wrong] output `OUTPUT0`:" in output
@@ -257,6 +266,8 @@ def test_failures_show_the_diff_and_tritons_load_error(repo: Repo) -> None:
     # The other models of the batch still ran and passed.
     assert "PASSED fixtures/pipeline:tests" in output
     assert "PASSED fixtures/label:tests" in output
+    # The slow model: the test's timeout is honoured, and the output says where it stopped.
+    assert "timed out at fixtures/slow/tests/basic.json [basic]" in output
 
 
 def test_missing_image_is_a_clear_error(repo: Repo) -> None:

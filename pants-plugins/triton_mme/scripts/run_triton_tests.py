@@ -13,6 +13,7 @@ Modes: `test` (the default), `debug` (`test --debug`: run, then keep serving) an
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -282,9 +283,7 @@ def curl_example(server: Server, model: str) -> str:
     inputs = []
     for tensor in metadata.get("inputs", []):
         shape = [d if d > 0 else 1 for d in tensor.get("shape", [])]
-        size = 1
-        for d in shape:
-            size *= d
+        size = math.prod(shape)
         value: Any = "text" if tensor["datatype"] == "BYTES" else 0
         inputs.append(
             {"name": tensor["name"], "datatype": tensor["datatype"], "shape": shape}
