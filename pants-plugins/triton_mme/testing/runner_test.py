@@ -4,9 +4,11 @@ from textwrap import dedent
 
 import pytest
 from pants.core.goals.tailor import AllOwnedSources, PutativeTarget, PutativeTargets
+from pants.core.goals.test import TestSubsystem
 from pants.core.util_rules.partitions import Partitions
 from pants.engine.addresses import Address, Addresses
 from pants.engine.target import DependenciesRequest
+from pants.testutil.option_util import create_subsystem
 from pants.testutil.rule_runner import QueryRule, RuleRunner, engine_error
 from triton_mme import model_repository
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
@@ -24,6 +26,7 @@ from triton_mme.testing.runner import (
     TritonTestFieldSet,
     TritonTestModelError,
     TritonTestRequest,
+    batch_timeout,
     split_test_files,
 )
 
@@ -173,3 +176,29 @@ def test_tailor_proposes_triton_test_for_model_dirs_with_tests(rule_runner: Rule
 
 def test_putative_triton_tests_needs_a_model_config() -> None:
     assert putative_triton_tests(["x/tests/a.json"], ["y/config.pbtxt"], []) == []
+
+
+@pytest.mark.parametrize(
+    "timeouts, default, maximum, fields, expected",
+    [
+        (True, None, None, [None, None], None),
+        (True, None, None, [10, None], 10),
+        (True, 30, None, [10, None], 40),
+        (True, 30, 20, [10, None], 30),
+        (False, 30, None, [10, 20], None),
+    ],
+)
+def test_batch_timeout_sums_the_targets_timeouts(
+    rule_runner: RuleRunner, timeouts, default, maximum, fields, expected
+) -> None:
+    for i, timeout in enumerate(fields):
+        build = f"triton_model()\ntriton_test(name='tests', timeout={timeout})"
+        write_model(rule_runner, f"m{i}", build)
+    field_sets = [
+        field_set(rule_runner, Address(f"models/m{i}", target_name="tests"))
+        for i in range(len(fields))
+    ]
+    test_subsystem = create_subsystem(
+        TestSubsystem, timeouts=timeouts, timeout_default=default, timeout_maximum=maximum
+    )
+    assert batch_timeout(field_sets, test_subsystem) == expected
