@@ -22,10 +22,14 @@ from triton_mme.mme.target_types import TritonMmeEndpointTarget
 from triton_mme.subsystems.s3 import TritonPublishSubsystem
 from triton_mme.subsystems.triton import TritonSubsystem
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
+from triton_mme.testing import run as testing_run
+from triton_mme.testing import runner, server_process
+from triton_mme.testing import tailor as testing_tailor
+from triton_mme.testing.target_types import TritonTestTarget
 
 
 def target_types() -> Iterable[type[Target]]:
-    return (TritonModelTarget, TritonEnsembleTarget, TritonMmeEndpointTarget)
+    return (TritonModelTarget, TritonEnsembleTarget, TritonTestTarget, TritonMmeEndpointTarget)
 
 
 def rules() -> Iterable[Rule | UnionRule]:
@@ -41,4 +45,8 @@ def rules() -> Iterable[Rule | UnionRule]:
         *TritonSubsystem.rules(),
         *publish.rules(),
         *TritonPublishSubsystem.rules(),
+        *server_process.rules(),
+        *runner.rules(),
+        *testing_tailor.rules(),
+        *testing_run.rules(),
     )

@@ -1,0 +1,380 @@
+"""Run the test cases (and pytest tests) of a batch of `triton_test` targets against one server.
+
+Runs inside the `triton-client` PEX. Pants writes `manifest.json` (the targets, their model
+names and case files, the server settings) and the model repository beside it; this script
+starts one Triton container for the whole batch (see triton_server.py), loads every model under
+test, runs each target's cases and pytest files, writes one JSON result per target plus the
+server log into the results directory, and prints a report a data scientist can act on.
+
+Modes: `test` (the default), `debug` (`test --debug`: run, then keep serving) and `serve`
+(`run`: load the models and keep serving until Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from triton_mme.scripts.triton_cases import CaseFileError, compare_output, load_case_file
+from triton_mme.scripts.triton_server import (
+    Interrupted,
+    Server,
+    ServerError,
+    ServerSettings,
+    install_signal_handlers,
+    model_log_errors,
+    start_server,
+)
+
+SERVER_LOG = "triton-server.log"
+
+
+class BatchTimedOut(Exception):
+    """The batch ran past its timeout (`timeout` fields, `[test].timeout_default`)."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When the batch's cases must be done (None: no limit)."""
+
+    at: float | None
+    seconds: float | None
+
+    @classmethod
+    def after(cls, seconds: float | None) -> Deadline:
+        return cls(None if seconds is None else time.monotonic() + seconds, seconds)
+
+    def remaining(self, doing: str) -> float | None:
+        """Seconds left, or raise BatchTimedOut naming what was about to run."""
+        if self.at is None:
+            return None
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise BatchTimedOut(
+                f"timed out at {doing}: the batch's cases may take {self.seconds:g}s (the sum "
+                "of its targets' `timeout` fields, or [test].timeout_default)"
+            )
+        return left
+
+
+@dataclass
+class CaseResult:
+    case: str
+    passed: bool
+    mismatches: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class TargetResult:
+    address: str
+    model: str
+    load_error: str | None = None
+    cases: list[CaseResult] = field(default_factory=list)
+    pytest_exit_code: int | None = None
+    pytest_output: str | None = None
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.load_error is None
+            and self.error is None
+            and all(c.passed for c in self.cases)
+            and self.pytest_exit_code in (None, 0)
+        )
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    address: str
+    result_name: str
+    model: str
+    models: tuple[str, ...]  # every model in the target's repository (the ensemble's steps too)
+    cases: tuple[str, ...]
+    pytest: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TargetSpec:
+        return cls(
+            address=data["address"],
+            result_name=data["result_name"],
+            model=data["model"],
+            models=tuple(data["models"]),
+            cases=tuple(data["cases"]),
+            pytest=tuple(data["pytest"]),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Running cases
+
+
+def run_cases(server: Server, target: TargetSpec, result: TargetResult, deadline: Deadline) -> None:
+    import tritonclient.http as httpclient
+    from tritonclient.utils import InferenceServerException
+
+    network_timeout = deadline.remaining(f"the cases of {target.address}") or 600.0
+    client = httpclient.InferenceServerClient(url=server.http_url, network_timeout=network_timeout)
+    try:
+        for path in target.cases:
+            try:
+                cases = load_case_file(path)
+            except CaseFileError as e:
+                result.cases.append(CaseResult(case=path, passed=False, error=str(e)))
+                continue
+            for case in cases:
+                inputs = []
+                for name, (datatype, array) in case.inputs.items():
+                    tensor = httpclient.InferInput(name, list(array.shape), datatype)
+                    tensor.set_data_from_numpy(array, binary_data=True)
+                    inputs.append(tensor)
+                outputs = [
+                    httpclient.InferRequestedOutput(o.name, binary_data=True) for o in case.outputs
+                ]
+                deadline.remaining(case.label)
+                try:
+                    response = client.infer(target.model, inputs, outputs=outputs)
+                except InferenceServerException as e:
+                    message = f"Triton rejected the request: {e.message()}"
+                    result.cases.append(CaseResult(case.label, passed=False, error=message))
+                    continue
+                except Exception as e:  # the client's network timeout, a dropped connection
+                    deadline.remaining(case.label)
+                    message = f"the request failed: {type(e).__name__}: {e}"
+                    result.cases.append(CaseResult(case.label, passed=False, error=message))
+                    continue
+                mismatches = []
+                for expected in case.outputs:
+                    meta = response.get_output(expected.name)
+                    actual = response.as_numpy(expected.name) if meta else None
+                    mismatch = compare_output(
+                        case.label, expected, actual, meta["datatype"] if meta else None
+                    )
+                    if mismatch:
+                        mismatches.append(mismatch.render())
+                result.cases.append(CaseResult(case.label, not mismatches, mismatches))
+    finally:
+        client.close()
+
+
+def run_pytest(
+    server: Server, target: TargetSpec, result: TargetResult, results_dir: str, deadline: Deadline
+) -> None:
+    env = {
+        **os.environ,
+        "TRITON_HTTP_URL": server.http_url,
+        "TRITON_GRPC_URL": server.grpc_url,
+        "TRITON_MODEL_NAME": target.model,
+    }
+    junit = os.path.join(results_dir, f"{target.result_name}.pytest.xml")
+    timeout = deadline.remaining(f"the pytest files of {target.address}")
+    try:
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "triton_mme.scripts.triton_pytest_plugin",
+                "-p",
+                "no:cacheprovider",
+                # Tests of different models may share file names (tests/test_model.py).
+                "--import-mode=importlib",
+                "--rootdir=.",
+                "-q",
+                f"--junitxml={junit}",
+                *target.pytest,
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as e:
+        result.pytest_output = e.output if isinstance(e.output, str) else None
+        deadline.remaining(f"the pytest files of {target.address}")
+        raise
+    result.pytest_exit_code = completed.returncode
+    result.pytest_output = completed.stdout
+
+
+def load_errors(server: Server, targets: list[TargetSpec]) -> dict[str, str]:
+    """Load every model under test; for each target whose model failed, Triton's reasons."""
+    failed = server.load_models(sorted({t.model for t in targets}))
+    if not failed:
+        return {}
+    log = server.log()
+    index = {entry.get("name"): entry for entry in server.repository_index()}
+    errors = {}
+    for target in targets:
+        if target.model not in failed:
+            continue
+        lines = [failed[target.model].rstrip(";\n ")]
+        members = [name for name in target.models if name != target.model]
+        for name in members:
+            reason = index.get(name, {}).get("reason")
+            if reason and index[name].get("state") != "READY":
+                lines.append(f"model `{name}` is {index[name].get('state')}: {reason.strip()}")
+        # The root model's own error is the response above; the log adds its members' errors.
+        log_lines = model_log_errors(log, members)
+        if log_lines:
+            lines.append("Triton's log says:\n" + "\n".join(f"  {line}" for line in log_lines))
+        errors[target.model] = "\n".join(lines)
+    return errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+
+
+def report(results: list[TargetResult]) -> str:
+    lines = []
+    for result in results:
+        passed_cases = sum(c.passed for c in result.cases)
+        status = "PASSED" if result.passed else "FAILED"
+        pytest_note = (
+            ""
+            if result.pytest_exit_code is None
+            else f", pytest {'passed' if result.pytest_exit_code == 0 else 'FAILED'}"
+        )
+        lines.append(
+            f"{status} {result.address} (model `{result.model}`): "
+            f"{passed_cases}/{len(result.cases)} cases passed{pytest_note}"
+        )
+        if result.error:
+            lines.append(f"  {result.error}")
+        if result.load_error:
+            lines.append(f"  model `{result.model}` failed to load in Triton:")
+            lines.extend(f"    {line}" for line in result.load_error.splitlines())
+        for case in result.cases:
+            if case.passed:
+                continue
+            if case.error:
+                lines.append(f"  FAIL {case.case}: {case.error}")
+            for mismatch in case.mismatches:
+                lines.append("  FAIL " + mismatch.replace("\n", "\n  "))
+        if result.pytest_exit_code not in (None, 0) and result.pytest_output:
+            lines.append("  pytest output:")
+            lines.extend(f"    {line}" for line in result.pytest_output.rstrip().splitlines())
+    return "\n".join(lines)
+
+
+def write_results(results_dir: str, specs: list[TargetSpec], results: list[TargetResult]) -> None:
+    for spec, result in zip(specs, results):
+        data = {**asdict(result), "passed": result.passed}
+        with open(os.path.join(results_dir, f"{spec.result_name}.json"), "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+
+
+def curl_example(server: Server, model: str) -> str:
+    status, metadata = server.request("GET", f"/v2/models/{model}")
+    if status != 200 or not isinstance(metadata, dict):
+        return f"curl -s http://{server.http_url}/v2/models/{model}"
+    inputs = []
+    for tensor in metadata.get("inputs", []):
+        shape = [d if d > 0 else 1 for d in tensor.get("shape", [])]
+        size = math.prod(shape)
+        value: Any = "text" if tensor["datatype"] == "BYTES" else 0
+        inputs.append(
+            {"name": tensor["name"], "datatype": tensor["datatype"], "shape": shape}
+            | {"data": [value] * size}
+        )
+    body = json.dumps({"inputs": inputs}, separators=(",", ":"))
+    return (
+        f"curl -s -X POST http://{server.http_url}/v2/models/{model}/infer "
+        f"-H 'Content-Type: application/json' -d '{body}'"
+    )
+
+
+def serve_forever(server: Server, models: list[str]) -> None:
+    print(
+        f"\nTriton is serving {', '.join(f'`{m}`' for m in models)}.\n"
+        f"  HTTP: http://{server.http_url}    gRPC: {server.grpc_url}\n"
+        f"  Container: {server.container_id[:12]} (removed when you press Ctrl-C)\n",
+        flush=True,
+    )
+    for model in models:
+        print(f"  {curl_example(server, model)}\n", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+    while server.is_running():
+        time.sleep(1.0)
+    print("The Triton container stopped. Its log:\n" + server.log()[-4000:], flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(manifest_path: str) -> int:
+    install_signal_handlers()
+    # Paths in the manifest are relative to it (the sandbox, or the chroot of `run`).
+    os.chdir(os.path.dirname(os.path.abspath(manifest_path)))
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    mode = manifest["mode"]
+    settings = ServerSettings.from_json(manifest["server"])
+    specs = [TargetSpec.from_json(t) for t in manifest["targets"]]
+    results_dir = manifest["results_dir"]
+    os.makedirs(results_dir, exist_ok=True)
+    results = [TargetResult(address=s.address, model=s.model) for s in specs]
+    timeout = manifest.get("timeout")
+    server_log = ""
+    exit_code = 0
+    try:
+        with start_server(settings, manifest["repository"]) as server:
+            try:
+                errors = load_errors(server, specs)
+                # Start-up and loading have their own limit ([triton].startup_timeout); the
+                # targets' timeouts are for their cases and pytest files.
+                deadline = Deadline.after(timeout if mode == "test" else None)
+                timed_out = False
+                for spec, result in zip(specs, results):
+                    if spec.model in errors:
+                        result.load_error = errors[spec.model]
+                    elif timed_out:
+                        result.error = "not run: the batch ran out of time"
+                    elif mode != "serve":
+                        try:
+                            run_cases(server, spec, result, deadline)
+                            if spec.pytest:
+                                run_pytest(server, spec, result, results_dir, deadline)
+                        except BatchTimedOut as e:
+                            result.error, timed_out = str(e), True
+                if mode != "serve":
+                    print(report(results), flush=True)
+                exit_code = 3 if timed_out else 0 if all(r.passed for r in results) else 1
+                if mode in ("serve", "debug"):
+                    for result in results:
+                        if result.load_error:
+                            print(f"`{result.model}` failed to load:\n{result.load_error}")
+                    serve_forever(server, [s.model for s in specs if s.model not in errors])
+            finally:
+                server_log = server.log()
+    except ServerError as e:
+        print(f"Could not start Triton ({settings.image}): {e}", file=sys.stderr, flush=True)
+        exit_code = 2
+    except Interrupted as e:
+        print(f"Interrupted ({e}); the Triton container was removed.", file=sys.stderr)
+        exit_code = 130
+    except Exception:
+        traceback.print_exc()
+        exit_code = 2
+    finally:
+        if mode == "test":
+            write_results(results_dir, specs, results)
+            with open(os.path.join(results_dir, SERVER_LOG), "w") as f:
+                f.write(server_log)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "manifest.json"))
