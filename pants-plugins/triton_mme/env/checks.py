@@ -55,11 +55,17 @@ def check_env_declared(
         )
 
 
+def stub_python_of(image: str, image_python_versions: Mapping[str, str]) -> str | None:
+    """The stub version for `image`, keyed by the full reference or by the repository alone."""
+    repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    return image_python_versions.get(image) or image_python_versions.get(repository)
+
+
 def check_stub_python(
     env: Address, env_python: str, image: str, image_python_versions: Mapping[str, str]
 ) -> None:
     """The env's Python must be the one of the image's python backend stub."""
-    stub = image_python_versions.get(image)
+    stub = stub_python_of(image, image_python_versions)
     if stub is None or stub == env_python:
         return
     raise EnvCheckError(

@@ -23,6 +23,7 @@ from pants.engine.fs import (
     DigestContents,
     FileContent,
     MergeDigests,
+    PathGlobs,
     Workspace,
 )
 from pants.engine.goal import Goal, GoalSubsystem
@@ -30,8 +31,6 @@ from pants.engine.internals.selectors import Get, MultiGet
 from pants.engine.process import ProcessCacheScope, ProcessResult
 from pants.engine.rules import collect_rules, goal_rule, rule
 from pants.engine.target import (
-    HydratedSources,
-    HydrateSourcesRequest,
     Targets,
     WrappedTarget,
     WrappedTargetRequest,
@@ -231,13 +230,12 @@ async def read_env_sources(request: EnvSourcesRequest, conda: CondaSubsystem) ->
         WrappedTargetRequest(request.address, description_of_origin="a triton_python_env"),
     )
     target = wrapped.target
-    requirements, lockfile = await MultiGet(
-        Get(HydratedSources, HydrateSourcesRequest(target[RequirementsSourceField])),
-        Get(HydratedSources, HydrateSourcesRequest(target[LockfileSourceField])),
-    )
+    # Both files are optional (a conda-only env; an env not locked yet): read them as globs.
+    requirements_path = target[RequirementsSourceField].file_path
+    lock_path = target[LockfileSourceField].file_path
     requirements_contents, lock_contents = await MultiGet(
-        Get(DigestContents, Digest, requirements.snapshot.digest),
-        Get(DigestContents, Digest, lockfile.snapshot.digest),
+        Get(DigestContents, PathGlobs([requirements_path])),
+        Get(DigestContents, PathGlobs([lock_path])),
     )
     requirements_text = requirements_contents[0].content.decode() if requirements_contents else ""
     python = target[PythonVersionField].value or ""
@@ -251,7 +249,6 @@ async def read_env_sources(request: EnvSourcesRequest, conda: CondaSubsystem) ->
         requirements=requirements_text,
         glibc=conda.glibc_version,
     )
-    lock_path = target[LockfileSourceField].file_path
     lock = parse_lock(lock_path, lock_contents[0].content) if lock_contents else None
     return EnvSources(address=target.address, inputs=inputs, lock_path=lock_path, lock=lock)
 
