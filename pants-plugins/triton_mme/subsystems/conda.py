@@ -12,9 +12,11 @@ OFFLINE_CHANNEL = "<OFFLINE>"
 # PyPI wheels that become conda packages of the offline channel (`url|sha256|size`).
 _PYPI = "https://files.pythonhosted.org/packages"
 DEFAULT_OFFLINE_WHEELS = (
-    f"{_PYPI}/b3/dd/2238b898e51bd6d389b7389ffb20d7f4c10066d80351187ec8e303a5a475/"
-    "numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
-    "|ba10f8411898fc418a521833e014a77d3ca01c15b0c6cdcce6a0d2897e6dbbdf|16821570",
+    # numpy 1.x: the python backend stub of Triton 2.51 (our stand-in) returns wrong outputs
+    # with numpy 2 (tensors fail with "output tensor shape does not match size").
+    f"{_PYPI}/3a/d0/edc009c27b406c4f9cbc79274d6e46d634d139075492ad055e3d68445925/"
+    "numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    "|666dbfb6ec68962c033a450943ded891bed2d54e6755e35e5835d63f4f6931d5|18252005",
     f"{_PYPI}/44/3c/d717024885424591d5376220b5e836c2d5293ce2011523c9de23ff7bf068/"
     "pip-25.3-py3-none-any.whl"
     "|9655943313a94722b7774661c21049070f6bbb0a1516bf02f7c8d5d9201514cd|1778622",
