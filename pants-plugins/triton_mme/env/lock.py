@@ -121,9 +121,12 @@ class EnvInputs:
 
     @property
     def has_requirements(self) -> bool:
-        return any(
-            line.split("#", 1)[0].strip() for line in self.requirements.splitlines()
-        )
+        return lists_requirements(self.requirements)
+
+
+def lists_requirements(requirements_text: str) -> bool:
+    """Whether a requirements file names any package (not just comments and blank lines)."""
+    return any(line.split("#", 1)[0].strip() for line in requirements_text.splitlines())
 
 
 @dataclass(frozen=True)
@@ -239,11 +242,13 @@ async def read_env_sources(request: EnvSourcesRequest, conda: CondaSubsystem) ->
     )
     requirements_text = requirements_contents[0].content.decode() if requirements_contents else ""
     python = target[PythonVersionField].value or ""
-    has_requirements = EnvInputs(python, (), (), requirements_text, "").has_requirements
     inputs = EnvInputs(
         python=python,
         conda_specs=conda_specs_for(
-            target.address, python, target[CondaSpecsField].value or (), has_requirements
+            target.address,
+            python,
+            target[CondaSpecsField].value or (),
+            lists_requirements(requirements_text),
         ),
         channels=tuple(target[ChannelsField].value or conda.channels),
         requirements=requirements_text,
