@@ -227,9 +227,7 @@ def triton(
 
 def test_triton_runs_the_model_in_its_env(triton: str) -> None:
     request = {"inputs": [{"name": "INPUT0", "shape": [2], "datatype": "FP32", "data": [1.5, 2]}]}
-    status, body = get(
-        f"{triton}/v2/models/env_probe/infer", data=json.dumps(request).encode()
-    )
+    status, body = get(f"{triton}/v2/models/env_probe/infer", data=json.dumps(request).encode())
     assert status == 200, body
     assert json.loads(body)["outputs"][0]["data"] == [3.0, 4.0]
 

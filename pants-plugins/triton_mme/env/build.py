@@ -131,9 +131,7 @@ async def build_python_env(
         request.address, lock.python_version, triton.image, triton.image_python_versions
     )
     uses_offline = any(f.in_offline_channel for f in (*lock.conda, *lock.pip))
-    channel = (
-        (await Get(OfflineChannel, OfflineChannelRequest())).digest if uses_offline else None
-    )
+    channel = (await Get(OfflineChannel, OfflineChannelRequest())).digest if uses_offline else None
     packages, wheels, lock_file = await MultiGet(
         Get(LockedFiles, LockedFilesRequest(lock.conda, channel, "packages")),
         Get(LockedFiles, LockedFilesRequest(lock.pip, channel, "wheels")),

@@ -85,7 +85,9 @@ async def build_offline_channel(
             cache_scope=ProcessCacheScope.PER_SESSION,
         ),
     )
-    wheels_digest = await Get(Digest, AddPrefix(await Get(Digest, MergeDigests(downloads)), "wheels"))
+    wheels_digest = await Get(
+        Digest, AddPrefix(await Get(Digest, MergeDigests(downloads)), "wheels")
+    )
     inputs = await Get(Digest, MergeDigests([tools.scripts, wheels_digest]))
     process = await Get(
         Process,

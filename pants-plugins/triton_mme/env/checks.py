@@ -29,7 +29,9 @@ def execution_env_path(config: Any, config_path: str) -> str | None:
     if EXECUTION_ENV_PATH not in config.parameters:
         return None
     value = str(config.parameters[EXECUTION_ENV_PATH].string_value)
-    relative = value[len(MODEL_DIRECTORY_TOKEN) :] if value.startswith(MODEL_DIRECTORY_TOKEN) else ""
+    relative = (
+        value[len(MODEL_DIRECTORY_TOKEN) :] if value.startswith(MODEL_DIRECTORY_TOKEN) else ""
+    )
     if not relative or relative.startswith("/") or ".." in relative.split("/"):
         raise EnvCheckError(
             f'{config_path}: {EXECUTION_ENV_PATH} is "{value}"; the env archive ships inside the '
@@ -46,7 +48,7 @@ def check_env_declared(
         raise EnvCheckError(
             f"{config_path} sets {EXECUTION_ENV_PATH}, but {model} has no env: add a "
             "`triton_python_env` target in the model's directory (or below it), or name one with "
-            "`python_env=\"path/to:env\"` in the model's BUILD file. See docs/python-envs.md."
+            '`python_env="path/to:env"` in the model\'s BUILD file. See docs/python-envs.md.'
         )
     if env is not None and not archive_path:
         raise EnvCheckError(

@@ -20,7 +20,9 @@ CONFIG = "models/detector/config.pbtxt"
 def config_with_env(value: str | None) -> object:
     text = 'name: "detector"\nbackend: "python"\n'
     if value is not None:
-        text += f'parameters: {{ key: "EXECUTION_ENV_PATH", value: {{ string_value: "{value}" }} }}\n'
+        text += (
+            f'parameters: {{ key: "EXECUTION_ENV_PATH", value: {{ string_value: "{value}" }} }}\n'
+        )
     return parse_model_config(CONFIG, text)
 
 

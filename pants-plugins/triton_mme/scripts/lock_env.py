@@ -26,7 +26,6 @@ import urllib.request
 from pathlib import Path
 
 OFFLINE = "<OFFLINE>"
-SUBDIRS = ("linux-64", "noarch")
 
 
 def normalize(name: str) -> str:
@@ -38,11 +37,11 @@ def channel_location(channel: str, offline_dir: Path) -> str:
 
 
 def virtual_packages(glibc: str) -> list:
-    from rattler import GenericVirtualPackage, PackageName, Version  # type: ignore
-    from rattler.package.build_string import BuildString  # type: ignore
+    from rattler import GenericVirtualPackage, PackageName, Version
+    from rattler.package.build_string import BuildString
 
-    packages = (("__unix", "0", "0"), ("__linux", "5.15", "0"), ("__glibc", glibc, "0"))
-    packages += (("__archspec", "1", "x86_64"),)
+    packages = [("__unix", "0", "0"), ("__linux", "5.15", "0"), ("__glibc", glibc, "0")]
+    packages.append(("__archspec", "1", "x86_64"))
     return [
         GenericVirtualPackage(PackageName(name), Version(version), BuildString(build))
         for name, version, build in packages
@@ -50,13 +49,13 @@ def virtual_packages(glibc: str) -> list:
 
 
 async def solve_conda(request: dict, offline_dir: Path) -> list[dict]:
-    from rattler import Channel, solve  # type: ignore
+    from rattler import Channel, solve
 
     locations = {channel_location(c, offline_dir): c for c in request["channels"]}
     records = await solve(
         sources=[Channel(location) for location in locations],
         specs=request["conda_specs"],
-        platforms=list(SUBDIRS),
+        platforms=["linux-64", "noarch"],
         virtual_packages=virtual_packages(request["glibc"]),
     )
     packages = []
