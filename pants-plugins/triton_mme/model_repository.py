@@ -25,6 +25,7 @@ from pants.engine.fs import (
     PathGlobs,
     RemovePrefix,
 )
+from pants.engine.environment import EnvironmentName
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
     FieldSet,
@@ -98,7 +99,8 @@ async def read_model_config(field_set: TritonModelFieldSet) -> TritonModelConfig
     )
 
 
-@union
+# Implementations run processes (DVC, conda builds): those need the environment in scope.
+@union(in_scope_types=[EnvironmentName])
 @dataclass(frozen=True)
 class ModelFilesRequest:
     """Extra files that another concern puts into a model directory (weights, env archives).

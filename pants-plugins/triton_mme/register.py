@@ -17,8 +17,15 @@ from triton_mme import (
     typecheck,
     validate,
 )
+from triton_mme.env import build as env_build
+from triton_mme.env import channel as env_channel
+from triton_mme.env import lock as env_lock
+from triton_mme.env import model_env
+from triton_mme.env import tools as env_tools
+from triton_mme.env.target_types import ModelPythonEnvField, TritonPythonEnvTarget
 from triton_mme.mme import run as mme_run
 from triton_mme.mme.target_types import TritonMmeEndpointTarget
+from triton_mme.subsystems.conda import CondaSubsystem
 from triton_mme.subsystems.s3 import TritonPublishSubsystem
 from triton_mme.subsystems.triton import TritonSubsystem
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
@@ -29,7 +36,13 @@ from triton_mme.testing.target_types import TritonTestTarget
 
 
 def target_types() -> Iterable[type[Target]]:
-    return (TritonModelTarget, TritonEnsembleTarget, TritonTestTarget, TritonMmeEndpointTarget)
+    return (
+        TritonModelTarget,
+        TritonEnsembleTarget,
+        TritonPythonEnvTarget,
+        TritonTestTarget,
+        TritonMmeEndpointTarget,
+    )
 
 
 def rules() -> Iterable[Rule | UnionRule]:
@@ -49,4 +62,11 @@ def rules() -> Iterable[Rule | UnionRule]:
         *runner.rules(),
         *testing_tailor.rules(),
         *testing_run.rules(),
+        *CondaSubsystem.rules(),
+        *env_tools.rules(),
+        *env_channel.rules(),
+        *env_lock.rules(),
+        *env_build.rules(),
+        *model_env.rules(),
+        TritonModelTarget.register_plugin_field(ModelPythonEnvField),
     )

@@ -1,0 +1,239 @@
+"""Conda env archives end to end: lock -> build from two checkouts -> Triton loads the env.
+
+The env under test is `env_probe/python_env` (python 3.11 from the offline channel, numpy, and
+`six` from PyPI through its lock). `env_probe` is a python model that imports `six`, which the
+Triton stand-in image does not have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ENV = "tests/python_env/env_probe/python_env"
+MODEL = "tests/python_env/env_probe"
+ARCHIVE = f"dist/{ENV.replace('/', '.')}/python_env.tar.gz"
+
+
+def find_checkout() -> Path | None:
+    root = os.environ.get("TRITON_MME_BUILDROOT")
+    return Path(root) if root and (Path(root) / "pants.toml").is_file() else None
+
+
+def standin_image() -> str | None:
+    if shutil.which("docker") is None:
+        return None
+    listed = subprocess.run(
+        ["docker", "images", "triton-mme-standin", "--format", "{{.Repository}}:{{.Tag}}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    images = [line for line in listed.stdout.splitlines() if line and "<none>" not in line]
+    return images[0] if images else None
+
+
+def copy_checkout(source: Path, destination: Path) -> None:
+    """The files git knows (tracked, and new files not ignored)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=source,
+        check=True,
+        stdout=subprocess.PIPE,
+    ).stdout.decode()
+    for path in sorted({p for p in listed.split("\0") if p and (source / p).is_file()}):
+        target = destination / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / path, target)
+
+
+def pants(root: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"}
+    result = subprocess.run(
+        ["./pants", "--no-pantsd", "--no-dynamic-ui", *args],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
+    return result.stdout
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    found = standin_image()
+    if found is None:
+        pytest.skip("No triton-mme-standin image: build it with build-support/triton-standin/build")
+    return found
+
+
+@pytest.fixture(scope="module")
+def checkouts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    source = find_checkout()
+    if source is None:
+        pytest.skip("TRITON_MME_BUILDROOT is not set: run this test with `./pants test`")
+    first = tmp_path_factory.mktemp("checkout-a")
+    second = tmp_path_factory.mktemp("checkout-b")
+    copy_checkout(source, first)
+    copy_checkout(source, second)
+    return first, second
+
+
+@pytest.fixture(scope="module")
+def archives(checkouts: tuple[Path, Path], image: str) -> tuple[Path, Path]:
+    """The env archive packaged in each checkout; the second without any cache, so that it
+    really is built again (offline channel included), not replayed."""
+    first, second = checkouts
+    pants(first, f"--triton-image={image}", "package", f"{ENV}:")
+    pants(second, f"--triton-image={image}", "--no-local-cache", "package", f"{ENV}:")
+    return first / ARCHIVE, second / ARCHIVE
+
+
+def test_the_lock_is_current_and_solves_again_to_the_same_lock(
+    checkouts: tuple[Path, Path],
+) -> None:
+    root = checkouts[0]
+    lock = root / ENV / "python_env.lock"
+    committed = lock.read_text()
+    pants(root, "generate-env-locks", f"{ENV}:")
+    assert json.loads(lock.read_text()) == json.loads(committed)
+
+
+def test_a_changed_requirement_makes_the_lock_stale(
+    checkouts: tuple[Path, Path], image: str
+) -> None:
+    root = checkouts[1]
+    requirements = root / ENV / "requirements.txt"
+    original = requirements.read_text()
+    requirements.write_text(original + "attrs\n")
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"}
+        result = subprocess.run(
+            ["./pants", "--no-pantsd", f"--triton-image={image}", "package", f"{ENV}:"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert result.returncode != 0
+        assert "python_env.lock is out of date" in result.stdout
+        assert f"./pants generate-env-locks {ENV}:python_env" in result.stdout
+    finally:
+        requirements.write_text(original)
+
+
+def test_two_checkouts_give_the_same_archive(archives: tuple[Path, Path]) -> None:
+    first, second = archives
+    assert sha256(first) == sha256(second)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(url: str, data: bytes | None = None) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, data=data, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (urllib.error.URLError, ConnectionError):
+        return 0, b""
+
+
+@pytest.fixture(scope="module")
+def triton(
+    image: str, archives: tuple[Path, Path], checkouts: tuple[Path, Path], tmp_path_factory
+) -> Iterator[str]:
+    """A stand-in Triton serving `env_probe` with its env and `no_env_probe` without it."""
+    repository = tmp_path_factory.mktemp("model-repository")
+    source = checkouts[0] / MODEL
+    config = (source / "config.pbtxt").read_text()
+    with_env = repository / "env_probe"
+    shutil.copytree(source / "1", with_env / "1")
+    (with_env / "config.pbtxt").write_text(config)
+    shutil.copy(archives[0], with_env / "python_env.tar.gz")
+    without_env = repository / "no_env_probe"
+    shutil.copytree(source / "1", without_env / "1")
+    (without_env / "config.pbtxt").write_text(
+        "\n".join(
+            line.replace('"env_probe"', '"no_env_probe"')
+            for line in config.splitlines()
+            if "EXECUTION_ENV_PATH" not in line
+        )
+    )
+    for path in repository.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    port = free_port()
+    container = subprocess.run(
+        [
+            "docker",
+            "run",
+            "-d",
+            "--rm",
+            "--shm-size=256m",
+            "-p",
+            f"127.0.0.1:{port}:8000",
+            "-v",
+            f"{repository}:/models:ro",
+            image,
+            "tritonserver",
+            "--model-repository=/models",
+            "--exit-on-error=false",
+        ],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout.strip()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and get(f"{url}/v2/health/live")[0] != 200:
+            time.sleep(1)
+        # The server is live once every model finished loading (or failed to).
+        while time.monotonic() < deadline:
+            status, body = get(f"{url}/v2/repository/index", data=b"{}")
+            states = {m.get("name"): m.get("state") for m in json.loads(body or b"[]")}
+            if status == 200 and all(
+                states.get(m) in ("READY", "UNAVAILABLE") for m in ("env_probe", "no_env_probe")
+            ):
+                break
+            time.sleep(1)
+        yield url
+    finally:
+        logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True)
+        print(logs.stdout[-5000:], logs.stderr[-5000:])
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+
+
+def test_triton_runs_the_model_in_its_env(triton: str) -> None:
+    request = {"inputs": [{"name": "INPUT0", "shape": [2], "datatype": "FP32", "data": [1.5, 2]}]}
+    status, body = get(f"{triton}/v2/models/env_probe/infer", data=json.dumps(request).encode())
+    assert status == 200, body
+    assert json.loads(body)["outputs"][0]["data"] == [3.0, 4.0]
+
+
+def test_without_the_env_the_import_fails(triton: str) -> None:
+    status, body = get(f"{triton}/v2/repository/index", data=b"{}")
+    states = {m["name"]: m for m in json.loads(body)}
+    assert states["no_env_probe"]["state"] == "UNAVAILABLE"
+    assert "No module named 'six'" in states["no_env_probe"].get("reason", "")
