@@ -68,6 +68,22 @@ class TritonVersionSourcesField(MultipleSourcesField):
     )
 
 
+class TritonWeightsField(MultipleSourcesField):
+    alias = "weights"
+    default = ("[0-9]*/**/*.dvc",)
+    expected_file_extensions = (".dvc",)
+    help = help_text(
+        """
+        DVC pointer files (`.dvc`) in the version folders: the weights DVC tracks for this model.
+
+        `package` and `test` fetch what each pointer names from the repo's DVC remote (see
+        `.dvc/config`), check the md5 of every byte, and put the files where the pointer says,
+        e.g. `1/model.onnx.dvc` gives `1/model.onnx`. To track a file: `dvc add 1/model.onnx`,
+        commit the pointer, then `dvc push`.
+        """
+    )
+
+
 class TritonArtifactVersionField(StringField):
     alias = "artifact_version"
     help = help_text(
@@ -133,7 +149,7 @@ _COMMON_MODEL_FIELDS = (
 
 class TritonModelTarget(Target):
     alias = "triton_model"
-    core_fields = (*_COMMON_MODEL_FIELDS, TritonEnsembleMemberOnlyField)
+    core_fields = (*_COMMON_MODEL_FIELDS, TritonWeightsField, TritonEnsembleMemberOnlyField)
     help = help_text(
         """
         A Triton model directory: config.pbtxt plus numeric version folders, as Triton's model
