@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable
 
 from pants.engine.addresses import Address, Addresses
+from pants.engine.environment import EnvironmentName
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
@@ -97,7 +98,8 @@ async def read_model_config(field_set: TritonModelFieldSet) -> TritonModelConfig
     )
 
 
-@union
+# Members run processes (DVC, conda-pack), which need the environment in scope.
+@union(in_scope_types=[EnvironmentName])
 @dataclass(frozen=True)
 class ModelFilesRequest:
     """Extra files that another concern puts into a model directory (weights, env archives).

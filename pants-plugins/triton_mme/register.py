@@ -7,7 +7,8 @@ from typing import Iterable
 from pants.engine.rules import Rule
 from pants.engine.target import Target
 from pants.engine.unions import UnionRule
-from triton_mme import model_repository
+from triton_mme import model_repository, weights
+from triton_mme.subsystems import dvc
 from triton_mme.subsystems.triton import TritonSubsystem
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
 
@@ -17,4 +18,4 @@ def target_types() -> Iterable[type[Target]]:
 
 
 def rules() -> Iterable[Rule | UnionRule]:
-    return (*model_repository.rules(), *TritonSubsystem.rules())
+    return (*model_repository.rules(), *TritonSubsystem.rules(), *weights.rules(), *dvc.rules())
