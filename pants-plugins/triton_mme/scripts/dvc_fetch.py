@@ -182,9 +182,7 @@ def read_directory_listing(listing_path: str, expected_md5: str) -> list[dict[st
     """DVC's `.dir` object: a JSON list of `{"md5", "relpath"}`, whose own md5 names it."""
     actual_md5, _ = md5_and_size(listing_path)
     if actual_md5 != expected_md5:
-        raise FetchFailure(
-            f"the directory listing object {object_path(expected_md5)}.dir has md5 {actual_md5}"
-        )
+        raise ValueError(f"its md5 is {actual_md5}, not {expected_md5}")
     with open(listing_path, encoding="utf-8") as f:
         listing = json.load(f)
     return [{"md5": entry["md5"], "relpath": entry["relpath"]} for entry in listing]
