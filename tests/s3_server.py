@@ -144,7 +144,7 @@ class LoopbackS3Server:
 
     def client(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY) -> Any:
         import boto3
-        from botocore.config import Config
+        from botocore.config import Config  # pants: no-infer-dep (comes with boto3)
 
         os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
         return boto3.client(
