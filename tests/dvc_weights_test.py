@@ -1,4 +1,4 @@
-"""DVC-tracked weights end to end: the plugin's rules run the real DVC tool PEX against real remotes.
+"""DVC-tracked weights end to end: the plugin's rules run the real DVC tool against real remotes.
 
 Remotes: a local directory (the repo's default kind, addressed relative to `.dvc/`) and an S3
 bucket on a SeaweedFS server on loopback that checks credentials. Objects are written into the
@@ -356,9 +356,7 @@ def test_s3_remote_missing_object(
     tracked = example_weights()
     write_model(rule_runner, s3_config(s3_server, "missing"), tracked)
     missing = object_key(md5(TOKENIZER_FILES["merges/rules.txt"]))
-    push_to_s3(
-        s3_server, "missing", {k: v for k, v in tracked.objects.items() if k != missing}
-    )
+    push_to_s3(s3_server, "missing", {k: v for k, v in tracked.objects.items() if k != missing})
     with engine_error(
         WeightsError,
         contains=(

@@ -86,9 +86,16 @@ class LoopbackS3Server:
         data_dir.mkdir(parents=True, exist_ok=True)
         config = data_dir / "s3-identities.json"
         config.write_text(json.dumps(identities_config(ACCESS_KEY, SECRET_KEY)))
-        s3, master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3_grpc = (
-            free_loopback_ports(8)
-        )
+        (
+            s3,
+            master,
+            master_grpc,
+            volume,
+            volume_grpc,
+            filer,
+            filer_grpc,
+            s3_grpc,
+        ) = free_loopback_ports(8)
         argv = [
             weed_executable(),
             "server",
@@ -143,8 +150,9 @@ class LoopbackS3Server:
             time.sleep(0.25)
 
     def client(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY) -> Any:
-        import boto3
-        from botocore.config import Config  # pants: no-infer-dep (comes with boto3)
+        # boto3 ships no type stubs; botocore comes with it.
+        import boto3  # type: ignore[import]
+        from botocore.config import Config  # type: ignore[import]  # pants: no-infer-dep
 
         os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
         return boto3.client(

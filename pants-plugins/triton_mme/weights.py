@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-import yaml
+import yaml  # pants: no-infer-dep (PyYAML comes with Pants)
 from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.base.build_root import BuildRoot
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
@@ -93,9 +93,7 @@ class DvcPointer:
             }
             for out in self.outs
         ]
-        return json.dumps(
-            {"pointer": self.path, "dvc_dir": dvc_dir, "outs": outs}, sort_keys=True
-        )
+        return json.dumps({"pointer": self.path, "dvc_dir": dvc_dir, "outs": outs}, sort_keys=True)
 
 
 def _pointer_error(path: str, problem: str) -> DvcPointerError:
@@ -188,8 +186,10 @@ def check_out_paths(
         for out in pointer.outs:
             out_path = pointer.out_path(out)
             for other_path, other_pointer in owners.items():
-                if out_path == other_path or out_path.startswith(other_path + "/") or (
-                    other_path.startswith(out_path + "/")
+                if (
+                    out_path == other_path
+                    or out_path.startswith(other_path + "/")
+                    or (other_path.startswith(out_path + "/"))
                 ):
                     raise WeightsError(
                         f"{pointer.path} and {other_pointer} both track {out_path}. Keep one "

@@ -98,9 +98,7 @@ def test_malformed_pointer_names_file_problem_and_fix(content: bytes, problem: s
 
 
 def pointer(path: str, *out_paths: str) -> DvcPointer:
-    return DvcPointer(
-        path, tuple(DvcOut(p, "0" * 32, False, 1, None, None) for p in out_paths)
-    )
+    return DvcPointer(path, tuple(DvcOut(p, "0" * 32, False, 1, None, None) for p in out_paths))
 
 
 def test_identical_workspace_copy_of_weights_is_no_collision() -> None:

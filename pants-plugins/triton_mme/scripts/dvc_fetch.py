@@ -213,8 +213,9 @@ def verify_directory(out: ExpectedOut, root: str, listing: list[dict[str, str]])
         if os.path.isfile(path):
             total_size += os.path.getsize(path)
     if out.nfiles is not None and len(expected) != out.nfiles:
-        problems.append(f"{out.path}/: the pointer says {out.nfiles} files, the listing has "
-                        f"{len(expected)}")
+        problems.append(
+            f"{out.path}/: the pointer says {out.nfiles} files, the listing has " f"{len(expected)}"
+        )
     if out.size is not None and not problems and total_size != out.size:
         problems.append(f"{out.path}/: expected {out.size} bytes in all, got {total_size}")
     return problems
@@ -245,7 +246,9 @@ def verify_outs(pointer: str, outs: list[ExpectedOut], cache_dir: str, remote: s
         )
 
 
-def missing_objects(outs: list[ExpectedOut], cache_dir: str, problems: list[DvcProblem]) -> list[str]:
+def missing_objects(
+    outs: list[ExpectedOut], cache_dir: str, problems: list[DvcProblem]
+) -> list[str]:
     """Objects the remote lacks: those DVC reported as not found, else those not in the cache."""
     reported = {
         md5
@@ -345,8 +348,9 @@ def fetch_failure(
 
 
 def fetch(request: dict[str, Any]) -> None:
-    from dvc.config import Config  # type: ignore[import]
-    from dvc.repo import Repo  # type: ignore[import]
+    # DVC is only in the tool PEX this script runs in (the `dvc` resolve).
+    from dvc.config import Config  # type: ignore[import]  # pants: no-infer-dep
+    from dvc.repo import Repo  # type: ignore[import]  # pants: no-infer-dep
 
     pointer = request["pointer"]
     outs = [ExpectedOut.from_json(out) for out in request["outs"]]

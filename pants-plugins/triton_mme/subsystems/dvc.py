@@ -80,9 +80,7 @@ class DvcSubsystem(Subsystem):
     )
 
     def checked_env_vars(self) -> tuple[str, ...]:
-        secrets = sorted(
-            {entry.split("=", 1)[0] for entry in self.env_vars} & SECRET_ENV_VARS
-        )
+        secrets = sorted({entry.split("=", 1)[0] for entry in self.env_vars} & SECRET_ENV_VARS)
         if secrets:
             raise ValueError(
                 f"[dvc].env_vars lists {', '.join(secrets)}: credentials must not be passed as "
@@ -106,11 +104,7 @@ async def build_dvc_fetch_tool(dvc: DvcSubsystem, python_setup: PythonSetup) -> 
     script = await Get(
         Digest,
         CreateDigest(
-            [
-                FileContent(
-                    f"{_FETCH_MODULE}.py", read_resource(FETCH_SCRIPT_PACKAGE, FETCH_SCRIPT)
-                )
-            ]
+            [FileContent(f"{_FETCH_MODULE}.py", read_resource(FETCH_SCRIPT_PACKAGE, FETCH_SCRIPT))]
         ),
     )
     constraints = python_setup.resolves_to_interpreter_constraints.get(
