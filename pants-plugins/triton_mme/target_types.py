@@ -8,6 +8,7 @@ layout.
 from __future__ import annotations
 
 from pants.core.goals.package import OutputPathField
+from pants.engine.fs import GlobMatchErrorBehavior
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
     BoolField,
@@ -71,6 +72,8 @@ class TritonVersionSourcesField(MultipleSourcesField):
 class TritonWeightsField(MultipleSourcesField):
     alias = "weights"
     default = ("[0-9]*/**/*.dvc",)
+    # Most models have no DVC-tracked weights: the default matching nothing is no mistake.
+    default_glob_match_error_behavior = GlobMatchErrorBehavior.ignore
     expected_file_extensions = (".dvc",)
     help = help_text(
         """
