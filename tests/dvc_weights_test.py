@@ -294,6 +294,25 @@ def test_local_remote_corrupt_object(local_runner: RuleRunner) -> None:
         model_files(local_runner)
 
 
+def test_local_remote_corrupt_file_object(local_runner: RuleRunner) -> None:
+    tracked = example_weights()
+    write_model(local_runner, LOCAL_CONFIG, tracked)
+    onnx_key = object_key(md5(ONNX_BYTES))
+    push_to_directory(
+        Path(local_runner.build_root, ".dvc-storage"), {**tracked.objects, onnx_key: b"rot"}
+    )
+    with engine_error(
+        WeightsError,
+        contains=(
+            f"{MODEL}/1/model.onnx.dvc: the bytes fetched from remote `local-store` "
+            f"({local_runner.build_root}/.dvc-storage) do not match the pointer:\n"
+            f"  - {MODEL}/1/model.onnx: expected md5 {md5(ONNX_BYTES)}, got {md5(b'rot')} "
+            f"(remote object {onnx_key})"
+        ),
+    ):
+        model_files(local_runner)
+
+
 # --- An S3 remote on a loopback SeaweedFS server that checks credentials. ----------------------
 
 BUCKET = "weights"

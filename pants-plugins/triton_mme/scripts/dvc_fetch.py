@@ -74,6 +74,7 @@ class RemoteDescription:
 
     name: str
     url: str
+    local_root: str | None  # the directory of a local remote
 
     def __str__(self) -> str:
         return f"remote `{self.name}` ({self.url})"
@@ -158,7 +159,9 @@ def describe_remote(config: dict[str, Any], name: str | None) -> RemoteDescripti
             f"The DVC remote `{name}` is not defined in .dvc/config (or .dvc/config.local). "
             f"Add it with `dvc remote add {name} <url>`."
         )
-    return RemoteDescription(name=name, url=redact_url(str(options.get("url", "?"))))
+    url = str(options.get("url", "?"))
+    local_root = None if re.match(r"\w+://", url) else url
+    return RemoteDescription(name=name, url=redact_url(url), local_root=local_root)
 
 
 def verify_file(out: ExpectedOut, path: str, relpath: str | None = None) -> list[str]:
@@ -237,13 +240,51 @@ def verify_outs(pointer: str, outs: list[ExpectedOut], cache_dir: str, remote: s
         else:
             problems.extend(verify_file(out, out.path))
     if problems:
-        details = "\n".join(f"  - {problem}" for problem in problems)
-        raise FetchFailure(
-            f"{pointer}: the bytes fetched from {remote} do not match the pointer:\n{details}\n"
-            "The object in the remote is corrupt or was overwritten, so nothing was packaged. "
-            "Delete the bad object from the remote, then run `dvc push` again from a machine whose "
-            "workspace holds the right file (`md5sum` shows the md5 the pointer expects)."
-        )
+        raise corrupt_objects_failure(pointer, remote, problems)
+
+
+def corrupt_objects_failure(pointer: str, remote: str, problems: list[str]) -> FetchFailure:
+    details = "\n".join(f"  - {problem}" for problem in problems)
+    return FetchFailure(
+        f"{pointer}: the bytes fetched from {remote} do not match the pointer:\n{details}\n"
+        "The object in the remote is corrupt or was overwritten, so nothing was packaged. "
+        "Delete the bad object from the remote, then run `dvc push` again from a machine whose "
+        "workspace holds the right file (`md5sum` shows the md5 the pointer expects)."
+    )
+
+
+def check_local_remote(outs: list[ExpectedOut], root: str) -> list[str]:
+    """Problems with the objects a local remote holds for `outs`, found before DVC reads them.
+
+    DVC checks the md5 of unprotected objects in a local remote itself, and *deletes* those that
+    do not match, reporting them as missing. Checking first keeps the remote as it is and names the
+    corruption. (Objects absent from the remote are left for DVC to report.)
+    """
+    problems = []
+
+    def check(shown: str, obj: str, expected_md5: str) -> bool:
+        path = os.path.join(root, obj)
+        if not os.path.isfile(path):
+            return False
+        actual, _ = md5_and_size(path)
+        if actual != expected_md5:
+            problems.append(
+                f"{shown}: expected md5 {expected_md5}, got {actual} (remote object {obj})"
+            )
+            return False
+        return True
+
+    for out in outs:
+        if not out.is_directory:
+            check(out.path, object_path(out.md5), out.md5)
+            continue
+        listing_object = object_path(out.md5) + ".dir"
+        if check(f"{out.path}/ (its listing)", listing_object, out.md5):
+            with open(os.path.join(root, listing_object), encoding="utf-8") as f:
+                for entry in json.load(f):
+                    shown = f"{out.path}/{entry['relpath']}"
+                    check(shown, object_path(entry["md5"]), entry["md5"])
+    return problems
 
 
 def missing_objects(
@@ -380,6 +421,11 @@ def fetch(request: dict[str, Any]) -> None:
             "cache": {"type": "hardlink,copy"},
         },
     )
+    for remote in remotes.values():
+        if remote.local_root:
+            corrupt = check_local_remote(outs, remote.local_root)
+            if corrupt:
+                raise corrupt_objects_failure(pointer, str(remote), corrupt)
     dvc_log = DvcLogCollector.install()
     try:
         with Repo(sandbox, config=sandbox_config) as repo:

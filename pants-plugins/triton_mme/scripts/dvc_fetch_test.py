@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from triton_mme.scripts.dvc_fetch import (
     ExpectedOut,
     FetchFailure,
     absolute_remote_urls,
+    check_local_remote,
     describe_remote,
     fetch_failure,
     redact_url,
@@ -101,6 +103,33 @@ def test_missing_objects_say_which_and_suggest_push(tmp_path: Path) -> None:
     )
     assert f"does not have files/md5/{out.md5[:2]}/{out.md5[2:]}" in str(failure)
     assert "Did you `dvc push`?" in str(failure)
+
+
+def test_local_remote_objects_are_checked_before_dvc_reads_them(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    out = file_out("m/model.onnx", b"weights")
+    assert check_local_remote([out], str(store)) == []  # absent: DVC reports it
+
+    stored = store / "files" / "md5" / out.md5[:2] / out.md5[2:]
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(b"rot")
+    assert check_local_remote([out], str(store)) == [
+        f"m/model.onnx: expected md5 {out.md5}, got {md5(b'rot')} "
+        f"(remote object files/md5/{out.md5[:2]}/{out.md5[2:]})"
+    ]
+
+
+def test_local_remote_directory_members_are_checked(tmp_path: Path) -> None:
+    out, cache = write_directory(tmp_path, {"a.txt": b"a", "b.txt": b"b"})
+    store = tmp_path / "store"
+    shutil.copytree(cache, store)
+    for name, data in ((md5(b"a"), b"a"), (md5(b"b"), b"not b")):
+        (store / "files" / "md5" / name[:2]).mkdir(parents=True, exist_ok=True)
+        (store / "files" / "md5" / name[:2] / name[2:]).write_bytes(data)
+    assert check_local_remote([out], str(store)) == [
+        f"tok/b.txt: expected md5 {md5(b'b')}, got {md5(b'not b')} "
+        f"(remote object files/md5/{md5(b'b')[:2]}/{md5(b'b')[2:]})"
+    ]
 
 
 def test_refused_credentials_are_a_remote_error(tmp_path: Path) -> None:
