@@ -170,17 +170,7 @@ def parse_dvc_pointer(path: str, content: bytes) -> DvcPointer:
     return DvcPointer(path=path, outs=parsed)
 
 
-def check_out_paths(
-    pointers: Iterable[DvcPointer],
-    fetched_files: Mapping[str, FileDigest],
-    source_files: Mapping[str, FileDigest],
-) -> None:
-    """Fails if weights would clash with each other or with the model's own source files.
-
-    `fetched_files` and `source_files` map build-root-relative paths to file digests. A source
-    file at a fetched path is fine if it is byte-identical: that is the workspace copy `dvc add`
-    or `dvc checkout` leaves beside its pointer.
-    """
+def check_pointers_do_not_overlap(pointers: Iterable[DvcPointer]) -> None:
     owners: dict[str, str] = {}
     for pointer in pointers:
         for out in pointer.outs:
@@ -189,18 +179,31 @@ def check_out_paths(
                 if (
                     out_path == other_path
                     or out_path.startswith(other_path + "/")
-                    or (other_path.startswith(out_path + "/"))
+                    or other_path.startswith(out_path + "/")
                 ):
                     raise WeightsError(
                         f"{pointer.path} and {other_pointer} both track {out_path}. Keep one "
-                        f"pointer: `dvc remove` the other."
+                        "pointer: `dvc remove` the other."
                     )
             owners[out_path] = pointer.path
-            tracked_prefix = out_path + "/"
+
+
+def check_sources_match_weights(
+    pointers: Iterable[DvcPointer],
+    fetched_files: Mapping[str, FileDigest],
+    source_files: Mapping[str, FileDigest],
+) -> None:
+    """Fails if a file of the model's own sources sits where fetched weights go, with other bytes.
+
+    Both mappings go from build-root-relative paths to file digests. A byte-identical source file
+    is fine: that is the workspace copy `dvc add` or `dvc checkout` leaves beside its pointer.
+    """
+    for pointer in pointers:
+        for out in pointer.outs:
+            out_path = pointer.out_path(out)
             for source_path, source_digest in source_files.items():
-                if source_path != out_path and not source_path.startswith(tracked_prefix):
-                    continue
-                if fetched_files.get(source_path) == source_digest:
+                tracked = source_path == out_path or source_path.startswith(out_path + "/")
+                if not tracked or fetched_files.get(source_path) == source_digest:
                     continue
                 raise WeightsError(
                     f"{source_path} is a file of the model and also tracked by {pointer.path}, "
@@ -217,31 +220,9 @@ class DvcWeightsRequest(ModelFilesRequest):
 
 
 @dataclass(frozen=True)
-class DvcRepoConfig:
-    digest: Digest
-
-
-@dataclass(frozen=True)
-class DvcRepoConfigRequest:
-    """The repo's DVC configuration (one per build root)."""
-
-
-@rule
-async def read_dvc_repo_config(_: DvcRepoConfigRequest) -> DvcRepoConfig:
-    snapshot = await Get(Snapshot, PathGlobs([DVC_CONFIG]))
-    if not snapshot.files:
-        raise WeightsError(
-            f"Models have DVC pointers, but there is no {DVC_CONFIG} at the repo root. Run "
-            "`dvc init` there, add a remote (`dvc remote add -d <name> <url>`) and commit "
-            f"{DVC_CONFIG}; see docs/weights.md."
-        )
-    return DvcRepoConfig(snapshot.digest)
-
-
-@dataclass(frozen=True)
 class DvcFetchRequest:
     pointer: DvcPointer
-    pointer_digest: Digest  # holds the pointer file only, at its build-root-relative path
+    input_digest: Digest  # `.dvc/config` and the pointer file, at their build-root paths
 
 
 @dataclass(frozen=True)
@@ -258,9 +239,7 @@ async def fetch_dvc_pointer(
     tool: DvcFetchTool,
     build_root: BuildRoot,
 ) -> FetchedWeights:
-    config = await Get(DvcRepoConfig, DvcRepoConfigRequest())
     env = await Get(EnvironmentVars, EnvironmentVarsRequest(dvc.checked_env_vars()))
-    input_digest = await Get(Digest, MergeDigests([config.digest, request.pointer_digest]))
     pointer = request.pointer
     dvc_dir = posixpath.join(build_root.path, ".dvc")
     result = await Get(
@@ -269,7 +248,7 @@ async def fetch_dvc_pointer(
             tool.pex,
             argv=(pointer.fetch_request_json(dvc_dir),),
             description=f"Fetch DVC-tracked weights of {pointer.path}",
-            input_digest=input_digest,
+            input_digest=request.input_digest,
             extra_env={**env, "AWS_EC2_METADATA_DISABLED": "true", "DVC_NO_ANALYTICS": "1"},
             output_files=[pointer.out_path(out) for out in pointer.outs if not out.is_directory],
             output_directories=[pointer.out_path(out) for out in pointer.outs if out.is_directory],
@@ -304,20 +283,34 @@ async def dvc_model_weights(request: DvcWeightsRequest) -> ModelFiles:
         return ModelFiles(EMPTY_DIGEST)
     contents = await Get(DigestContents, Digest, pointer_sources.snapshot.digest)
     pointers = [parse_dvc_pointer(file.path, file.content) for file in contents]
+    check_pointers_do_not_overlap(pointers)
+    dvc_config = await Get(Snapshot, PathGlobs([DVC_CONFIG]))
+    if not dvc_config.files:
+        raise WeightsError(
+            f"{pointers[0].path}: there is no {DVC_CONFIG} at the repo root, so DVC has no remote "
+            "to fetch from. Run `dvc init` at the repo root, add a remote (`dvc remote add -d "
+            f"<name> <url>`) and commit {DVC_CONFIG}; see docs/weights.md."
+        )
+    # One process per pointer: a changed pointer refetches only its own weights.
     pointer_digests = await MultiGet(
         Get(Digest, DigestSubset(pointer_sources.snapshot.digest, PathGlobs([pointer.path])))
         for pointer in pointers
     )
+    input_digests = await MultiGet(
+        Get(Digest, MergeDigests([dvc_config.digest, digest])) for digest in pointer_digests
+    )
     fetched = await MultiGet(
         Get(FetchedWeights, DvcFetchRequest(pointer, digest))
-        for pointer, digest in zip(pointers, pointer_digests)
+        for pointer, digest in zip(pointers, input_digests)
     )
     merged = await Get(Digest, MergeDigests(weights.digest for weights in fetched))
     fetched_entries, source_entries = await MultiGet(
         Get(DigestEntries, Digest, merged),
         Get(DigestEntries, Digest, model_sources.snapshot.digest),
     )
-    check_out_paths(pointers, _file_digests(fetched_entries), _file_digests(source_entries))
+    check_sources_match_weights(
+        pointers, _file_digests(fetched_entries), _file_digests(source_entries)
+    )
     return ModelFiles(await Get(Digest, RemovePrefix(merged, address.spec_path)))
 
 

@@ -4,13 +4,21 @@ import json
 from textwrap import dedent
 
 import pytest
+from pants.backend.python.util_rules import pex
+from pants.engine.addresses import Address
 from pants.engine.fs import FileDigest
+from pants.testutil.rule_runner import QueryRule, RuleRunner, engine_error
+from triton_mme import model_repository, weights
+from triton_mme.model_repository import ModelDirectory, ModelDirectoryRequest
+from triton_mme.subsystems import dvc
+from triton_mme.target_types import TritonModelTarget
 from triton_mme.weights import (
     DvcOut,
     DvcPointer,
     DvcPointerError,
     WeightsError,
-    check_out_paths,
+    check_pointers_do_not_overlap,
+    check_sources_match_weights,
     parse_dvc_pointer,
 )
 
@@ -102,7 +110,7 @@ def pointer(path: str, *out_paths: str) -> DvcPointer:
 
 
 def test_identical_workspace_copy_of_weights_is_no_collision() -> None:
-    check_out_paths(
+    check_sources_match_weights(
         [pointer("m/1/model.onnx.dvc", "model.onnx")],
         fetched_files={"m/1/model.onnx": digest(1)},
         source_files={"m/1/model.onnx": digest(1), "m/1/model.py": digest(2)},
@@ -111,7 +119,7 @@ def test_identical_workspace_copy_of_weights_is_no_collision() -> None:
 
 def test_source_file_differing_from_tracked_weights_is_an_error() -> None:
     with pytest.raises(WeightsError, match=r"m/1/model.onnx is a file of the model and also"):
-        check_out_paths(
+        check_sources_match_weights(
             [pointer("m/1/model.onnx.dvc", "model.onnx")],
             fetched_files={"m/1/model.onnx": digest(1)},
             source_files={"m/1/model.onnx": digest(3)},
@@ -120,7 +128,7 @@ def test_source_file_differing_from_tracked_weights_is_an_error() -> None:
 
 def test_source_file_inside_tracked_directory_is_an_error() -> None:
     with pytest.raises(WeightsError, match=r"m/1/tok/extra.txt is a file of the model"):
-        check_out_paths(
+        check_sources_match_weights(
             [pointer("m/1/tok.dvc", "tok")],
             fetched_files={"m/1/tok/a.txt": digest(1)},
             source_files={"m/1/tok/extra.txt": digest(3)},
@@ -129,8 +137,65 @@ def test_source_file_inside_tracked_directory_is_an_error() -> None:
 
 def test_two_pointers_tracking_one_path_is_an_error() -> None:
     with pytest.raises(WeightsError, match="both track m/1/tok"):
-        check_out_paths(
-            [pointer("m/1/tok.dvc", "tok"), pointer("m/1/other.dvc", "tok/a.txt")],
-            fetched_files={},
-            source_files={},
+        check_pointers_do_not_overlap(
+            [pointer("m/1/tok.dvc", "tok"), pointer("m/1/other.dvc", "tok/a.txt")]
         )
+
+
+# The rule, up to the point where DVC would run (end-to-end fetches are in tests/).
+
+ADD_ONE_CONFIG = dedent(
+    """\
+    name: "add_one"
+    backend: "python"
+    max_batch_size: 0
+    input [{ name: "INPUT0", data_type: TYPE_FP32, dims: [-1] }]
+    output [{ name: "OUTPUT0", data_type: TYPE_FP32, dims: [-1] }]
+    """
+)
+
+
+@pytest.fixture
+def rule_runner() -> RuleRunner:
+    return RuleRunner(
+        rules=[
+            *model_repository.rules(),
+            *weights.rules(),
+            *dvc.rules(),
+            *pex.rules(),
+            QueryRule(ModelDirectory, [ModelDirectoryRequest]),
+        ],
+        target_types=[TritonModelTarget],
+        bootstrap_args=["--pants-ignore=+['!/.dvc/']"],
+    )
+
+
+def write_model(rule_runner: RuleRunner, files: dict[str, str]) -> None:
+    rule_runner.write_files(
+        {
+            "models/add_one/BUILD": "triton_model()",
+            "models/add_one/config.pbtxt": ADD_ONE_CONFIG,
+            "models/add_one/1/model.py": "# model\n",
+            **files,
+        }
+    )
+
+
+def test_model_without_pointers_needs_no_dvc(rule_runner: RuleRunner) -> None:
+    write_model(rule_runner, {})
+    directory = rule_runner.request(
+        ModelDirectory, [ModelDirectoryRequest(Address("models/add_one"))]
+    )
+    assert directory.model_name == "add_one"
+
+
+def test_malformed_pointer_fails_the_model_directory(rule_runner: RuleRunner) -> None:
+    write_model(rule_runner, {".dvc/config": "", "models/add_one/1/model.onnx.dvc": "outs: []\n"})
+    with engine_error(DvcPointerError, contains="models/add_one/1/model.onnx.dvc: it has no"):
+        rule_runner.request(ModelDirectory, [ModelDirectoryRequest(Address("models/add_one"))])
+
+
+def test_pointers_without_dvc_config_say_how_to_set_one_up(rule_runner: RuleRunner) -> None:
+    write_model(rule_runner, {"models/add_one/1/model.onnx.dvc": FILE_POINTER})
+    with engine_error(WeightsError, contains="there is no .dvc/config at the repo root"):
+        rule_runner.request(ModelDirectory, [ModelDirectoryRequest(Address("models/add_one"))])
