@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable
 
 from pants.engine.addresses import Address, Addresses
+from pants.engine.environment import EnvironmentName
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
@@ -25,7 +26,6 @@ from pants.engine.fs import (
     PathGlobs,
     RemovePrefix,
 )
-from pants.engine.environment import EnvironmentName
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
     FieldSet,

@@ -16,6 +16,7 @@ from triton_mme import (
     tailor,
     typecheck,
     validate,
+    weights,
 )
 from triton_mme.env import build as env_build
 from triton_mme.env import channel as env_channel
@@ -26,6 +27,7 @@ from triton_mme.env.target_types import ModelPythonEnvField, TritonPythonEnvTarg
 from triton_mme.mme import run as mme_run
 from triton_mme.mme.target_types import TritonMmeEndpointTarget
 from triton_mme.subsystems.conda import CondaSubsystem
+from triton_mme.subsystems import dvc
 from triton_mme.subsystems.s3 import TritonPublishSubsystem
 from triton_mme.subsystems.triton import TritonSubsystem
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
@@ -69,4 +71,6 @@ def rules() -> Iterable[Rule | UnionRule]:
         *env_build.rules(),
         *model_env.rules(),
         TritonModelTarget.register_plugin_field(ModelPythonEnvField),
+        *weights.rules(),
+        *dvc.rules(),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from pants.core.goals.package import OutputPathField
+from pants.engine.fs import GlobMatchErrorBehavior
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
     AsyncFieldMixin,
@@ -80,6 +81,24 @@ class TritonVersionSourcesField(MultipleSourcesField):
         The default takes config.pbtxt, the `.txt` files beside it (model_version.txt, label
         files named by `label_filename`) and every file under folders whose name starts with a
         digit, without BUILD files, DVC pointers, `__pycache__` and editor or OS litter.
+        """
+    )
+
+
+class TritonWeightsField(MultipleSourcesField):
+    alias = "weights"
+    default = ("[0-9]*/**/*.dvc",)
+    # Most models have no DVC-tracked weights: the default matching nothing is no mistake.
+    default_glob_match_error_behavior = GlobMatchErrorBehavior.ignore
+    expected_file_extensions = (".dvc",)
+    help = help_text(
+        """
+        DVC pointer files (`.dvc`) in the version folders: the weights DVC tracks for this model.
+
+        `package` and `test` fetch what each pointer names from the repo's DVC remote (see
+        `.dvc/config`), check the md5 of every byte, and put the files where the pointer says,
+        e.g. `1/model.onnx.dvc` gives `1/model.onnx`. To track a file: `dvc add 1/model.onnx`,
+        commit the pointer, then `dvc push`.
         """
     )
 
@@ -158,7 +177,7 @@ _COMMON_MODEL_FIELDS = (
 
 class TritonModelTarget(Target):
     alias = "triton_model"
-    core_fields = (*_COMMON_MODEL_FIELDS, TritonEnsembleMemberOnlyField)
+    core_fields = (*_COMMON_MODEL_FIELDS, TritonWeightsField, TritonEnsembleMemberOnlyField)
     help = help_text(
         """
         A Triton model directory: config.pbtxt plus numeric version folders, as Triton's model
