@@ -41,8 +41,10 @@ class PackagedCheckout:
     output: str
 
     def tarballs(self) -> dict[str, Path]:
+        """The model tarballs, without the env archives `package` also writes for each
+        `triton_python_env` (to dist/models.<dir>.python_env/)."""
         dist = self.root / "dist"
-        return {str(p.relative_to(dist)): p for p in sorted(dist.rglob("*.tar.gz"))}
+        return {str(p.relative_to(dist)): p for p in sorted((dist / "models").rglob("*.tar.gz"))}
 
 
 def run_package(root: Path, umask: int, *, use_cache: bool) -> PackagedCheckout:

@@ -6,6 +6,19 @@ A tiny but real convolutional classifier (Conv 3x3 -> Relu -> global average poo
 softmax) from `pixels` FP32 [1, 3, 32, 32] to `scores` FP32 [1, 3], with weights drawn from a
 fixed seed: the same file every run, a few KB, and well under a millisecond per request on a CPU.
 It stands in for trained weights, which data scientists would export from their framework.
+
+The file is DVC-tracked: git holds the pointer `model.onnx.dvc`, the bytes live in the repo's
+local DVC remote `.dvc-storage/`, and `./pants package` fetches them from there. After changing
+the network, track and upload the new bytes, then commit the pointer and the remote's new object:
+
+    M=models/screen_detection/screen_detection_inferencer/1/model.onnx
+    ./pants run tools/make_screen_detection_weights.py
+    ./pants run 3rdparty/python:dvc-cli -- add $M
+    ./pants run 3rdparty/python:dvc-cli -- push
+    git add $M.dvc .dvc-storage
+
+and bump `models/screen_detection/screen_detection_pipeline/model_version.txt`: a published
+tarball is never overwritten (docs/weights.md).
 """
 
 from __future__ import annotations
@@ -66,6 +79,9 @@ def main() -> int:
     with open(OUTPUT, "wb") as f:
         f.write(build_model().SerializeToString())
     print(f"wrote {OUTPUT}")
+    print("Track and upload it (see this script's docstring):")
+    print(f"  ./pants run 3rdparty/python:dvc-cli -- add {OUTPUT}")
+    print("  ./pants run 3rdparty/python:dvc-cli -- push")
     return 0
 
 

@@ -26,6 +26,7 @@ from pants.engine.fs import (
     DigestEntries,
     FileContent,
     FileEntry,
+    MergeDigests,
     PathGlobs,
 )
 from pants.engine.process import ProcessResult
@@ -47,6 +48,7 @@ from triton_mme.validate import ValidatedModelRepository, ValidatedModelReposito
 
 TARBALL_WRITER = "write_tarball.py"
 REPOSITORY_DIR = "__model_repository"
+EXECUTABLES_FILE = "__executables.txt"
 
 # Safe in an S3 key and in SageMaker's TargetModel header, and not a hidden file name.
 SAFE_VERSION = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
@@ -164,12 +166,22 @@ async def package_triton_model(
         field_set.address.spec_path,
         tarball_name(field_set.resolved_model_name, version.version),
     )
-    input_digest = await Get(Digest, AddPrefix(repository.digest, REPOSITORY_DIR))
+    # The tarball's modes come from the digest: modes on disk in the sandbox are not reliable
+    # (see write_tarball.py).
+    repository_entries = await Get(DigestEntries, Digest, repository.digest)
+    executables = "".join(
+        f"{e.path}\n" for e in repository_entries if isinstance(e, FileEntry) and e.is_executable
+    )
+    prefixed, executables_file = await MultiGet(
+        Get(Digest, AddPrefix(repository.digest, REPOSITORY_DIR)),
+        Get(Digest, CreateDigest([FileContent(EXECUTABLES_FILE, executables.encode("utf-8"))])),
+    )
+    input_digest = await Get(Digest, MergeDigests([prefixed, executables_file]))
     result = await Get(
         ProcessResult,
         VenvPexProcess(
             writer.pex,
-            argv=(REPOSITORY_DIR, output),
+            argv=(REPOSITORY_DIR, output, EXECUTABLES_FILE),
             input_digest=input_digest,
             output_files=(output,),
             description=f"Write {output}",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from textwrap import dedent
 
@@ -155,6 +156,20 @@ def test_same_inputs_give_the_same_bytes(rule_runner: RuleRunner) -> None:
     rule_runner.write_files({"models/add_one/1/model.py": "# model\n"})
     _, again = build(rule_runner, "models/pipeline")
     assert first == again != changed
+
+
+def test_modes_follow_the_digest_not_the_sandbox(rule_runner: RuleRunner) -> None:
+    # Pants hardlinks files over 512 KB into sandboxes read-only and executable: big weights
+    # must still be 0644, and a script marked executable in git 0755.
+    write_models(rule_runner, **{"models/add_one/1/run.sh": "#!/bin/sh\n"})
+    rule_runner.write_files({"models/add_one/1/weights.bin": b"\0" * (1024 * 1024)})
+    os.chmod(os.path.join(rule_runner.build_root, "models/add_one/1/run.sh"), 0o755)
+    _, files = build(rule_runner, "models/pipeline")
+    with tarfile.open(fileobj=io.BytesIO(files["models/pipeline/pipeline_2.1.0.tar.gz"])) as tar:
+        modes = {m.name: m.mode for m in tar.getmembers() if m.isfile()}
+    assert modes["add_one/1/weights.bin"] == 0o644
+    assert modes["add_one/1/run.sh"] == 0o755
+    assert modes["add_one/1/model.py"] == 0o644
 
 
 def test_ensemble_member_only_models_are_not_packaged(rule_runner: RuleRunner) -> None:

@@ -319,8 +319,13 @@ def verify(client: Any, tarball: Tarball, destination: Destination, multipart: b
         )
     except (BotoCoreError, ClientError) as e:
         raise explain(e, destination, "Cannot verify") from None
+    published = head.get("Metadata", {}).get("sha256")
+    if published and published != tarball.sha256:
+        # A concurrent publish of this version completed after ours (stores whose conditional
+        # multipart completion is not atomic let both finish): its object stands, ours lost.
+        raise refusal(tarball, destination, published)
     problems = []
-    if head.get("Metadata", {}).get("sha256") != tarball.sha256:
+    if published != tarball.sha256:
         problems.append("sha256 metadata")
     if head.get("ContentLength") != tarball.size:
         problems.append(f"size {head.get('ContentLength')} != {tarball.size}")

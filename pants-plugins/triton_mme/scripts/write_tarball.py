@@ -1,12 +1,16 @@
 """Writes a byte-reproducible .tar.gz of a directory (stdlib only; runs in a sandboxed process).
 
-    python write_tarball.py SOURCE_DIR OUTPUT_FILE
+    python write_tarball.py SOURCE_DIR OUTPUT_FILE EXECUTABLES_FILE
 
 The same files give the same bytes whatever their mtimes, owners, umask, locale or order on
 disk: members are sorted by path, directories (also empty ones) are included, every mtime is
 fixed, owners are root with no names, modes are 0755 (directories and executables) or 0644, and
 the gzip header has no file name and a zero mtime. Files are streamed, so multi-GB weights never
 sit in memory.
+
+EXECUTABLES_FILE lists the executable files, one path relative to SOURCE_DIR per line. The
+modes on disk cannot say it: Pants hardlinks every file over 512 KB into the sandbox from its
+store, read-only and executable, whatever the digest records.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ def members(root: str) -> Iterator[str]:
     return iter(sorted(found, key=lambda p: p.split("/")))
 
 
-def normalized_info(root: str, path: str) -> tarfile.TarInfo:
+def normalized_info(root: str, path: str, executables: frozenset[str]) -> tarfile.TarInfo:
     """The tar header for `path` with everything that depends on the machine made constant."""
     status = os.lstat(os.path.join(root, path))
     info = tarfile.TarInfo(path)
@@ -49,20 +53,20 @@ def normalized_info(root: str, path: str) -> tarfile.TarInfo:
     elif stat.S_ISREG(status.st_mode):
         info.type = tarfile.REGTYPE
         info.size = status.st_size
-        info.mode = 0o755 if status.st_mode & 0o111 else 0o644
+        info.mode = 0o755 if path in executables else 0o644
     else:
         raise ValueError(f"{path}: only files and directories can go into a model tarball")
     return info
 
 
-def write_tarball(root: str, output: str) -> None:
+def write_tarball(root: str, output: str, executables: frozenset[str]) -> None:
     with open(output, "wb") as raw, gzip.GzipFile(
         filename="", mode="wb", fileobj=raw, compresslevel=COMPRESS_LEVEL, mtime=MTIME
     ) as compressed, tarfile.open(
         fileobj=cast(IO[bytes], compressed), mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8"
     ) as tar:
         for path in members(root):
-            info = normalized_info(root, path)
+            info = normalized_info(root, path, executables)
             if info.isdir():
                 tar.addfile(info)
             else:
@@ -71,11 +75,13 @@ def write_tarball(root: str, output: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
+    if len(argv) != 4:
         print(__doc__, file=sys.stderr)
         return 2
+    with open(argv[3], encoding="utf-8") as f:
+        executables = frozenset(line for line in f.read().splitlines() if line)
     os.makedirs(os.path.dirname(argv[2]) or ".", exist_ok=True)
-    write_tarball(argv[1], argv[2])
+    write_tarball(argv[1], argv[2], executables)
     return 0
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from triton_mme.scripts.write_tarball import main, members, normalized_info, write_tarball
 
+EXECUTABLES = frozenset({"pre/1/run.sh"})
+
 
 def make_repository(root: Path, *, reverse: bool, mtime: int, umask: int) -> None:
     """The same files, created in a different order, with other mtimes and permissions."""
@@ -25,6 +27,8 @@ def make_repository(root: Path, *, reverse: bool, mtime: int, umask: int) -> Non
             (root / path).write_bytes(content)
         (root / "pipeline" / "1").mkdir()
         (root / "pre/1/run.sh").chmod(0o700)
+        # As Pants hardlinks big files into sandboxes: executable on disk, but not in the digest.
+        (root / "pre/1/model.py").chmod(0o555)
         for entry in root.rglob("*"):
             os.utime(entry, (mtime, mtime))
     finally:
@@ -49,9 +53,9 @@ def test_members_are_sorted_with_directories_first(tmp_path: Path) -> None:
 
 def test_headers_are_normalised(tmp_path: Path) -> None:
     make_repository(tmp_path, reverse=False, mtime=1_700_000_000, umask=0o077)
-    script = normalized_info(str(tmp_path), "pre/1/run.sh")
-    data = normalized_info(str(tmp_path), "pre/1/model.py")
-    directory = normalized_info(str(tmp_path), "pipeline/1")
+    script = normalized_info(str(tmp_path), "pre/1/run.sh", EXECUTABLES)
+    data = normalized_info(str(tmp_path), "pre/1/model.py", EXECUTABLES)
+    directory = normalized_info(str(tmp_path), "pipeline/1", EXECUTABLES)
     assert (script.mode, data.mode, directory.mode) == (0o755, 0o644, 0o755)
     for info in (script, data, directory):
         assert (info.mtime, info.uid, info.gid, info.uname, info.gname) == (0, 0, 0, "", "")
@@ -61,7 +65,7 @@ def test_headers_are_normalised(tmp_path: Path) -> None:
 def test_symlinks_are_refused(tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to("/etc/hostname")
     with pytest.raises(ValueError, match="only files and directories"):
-        normalized_info(str(tmp_path), "link")
+        normalized_info(str(tmp_path), "link", EXECUTABLES)
 
 
 def test_tarball_is_byte_reproducible(tmp_path: Path) -> None:
@@ -70,8 +74,10 @@ def test_tarball_is_byte_reproducible(tmp_path: Path) -> None:
     second.mkdir()
     make_repository(first, reverse=False, mtime=1, umask=0o022)
     make_repository(second, reverse=True, mtime=1_700_000_000, umask=0o077)
-    write_tarball(str(first), str(tmp_path / "a.tar.gz"))
-    assert main(["write_tarball.py", str(second), str(tmp_path / "out" / "b.tar.gz")]) == 0
+    write_tarball(str(first), str(tmp_path / "a.tar.gz"), EXECUTABLES)
+    (tmp_path / "executables.txt").write_text("pre/1/run.sh\n")
+    argv = [str(second), str(tmp_path / "out" / "b.tar.gz"), str(tmp_path / "executables.txt")]
+    assert main(["write_tarball.py", *argv]) == 0
 
     a = (tmp_path / "a.tar.gz").read_bytes()
     b = (tmp_path / "out" / "b.tar.gz").read_bytes()

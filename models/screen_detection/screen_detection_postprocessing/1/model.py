@@ -1,4 +1,8 @@
-"""Screen detection, step 3: class scores [1, 3] -> `LABEL` (BYTES [1]) and `SCORE` (FP32 [1])."""
+"""Screen detection, step 3: class scores [1, 3] -> `LABEL` (BYTES [1]) and `SCORE` (FP32 [1]).
+
+Runs in the pipeline's conda env (models/screen_detection/python_env), whose `six` the Triton image
+lacks: a LABEL in the response shows the env was unpacked and used.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import six
 import triton_python_backend_utils as pb_utils
 
 LABELS = ("no_screen", "phone_screen", "monitor_screen")
@@ -18,7 +23,7 @@ def postprocess(
     if scores.shape != (1, len(LABELS)):
         raise ValueError(f"SCORES must have shape [1, {len(LABELS)}], got {list(scores.shape)}")
     best = int(np.argmax(scores[0]))
-    label = np.array([LABELS[best].encode("utf-8")], dtype=np.object_)
+    label = np.array([six.ensure_binary(LABELS[best], "utf-8")], dtype=np.object_)
     return label, np.array([scores[0, best]], dtype=np.float32)
 
 
