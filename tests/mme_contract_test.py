@@ -11,11 +11,12 @@ cases are the `tests/*.json` files beside the model whose BUILD file packaged th
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -61,7 +62,8 @@ def deployables(packaged: PackagedCheckout) -> list[Deployable]:
         model_dir = packaged.root / os.path.dirname(relpath)
         assert (model_dir / "BUILD").is_file(), f"{relpath}: no BUILD file in {model_dir}"
         cases = tuple(
-            case
+            # Named as in the repository in failure messages.
+            replace(case, file=str(case_file.relative_to(packaged.root)))
             for case_file in sorted((model_dir / "tests").glob("*.json"))
             for case in load_case_file(str(case_file))
         )
@@ -147,9 +149,7 @@ def check_case(mme: LocalMme, target_model: str, case: Case) -> list[str]:
     mismatches = []
     for expected in case.outputs:
         datatype, array = actual.get(expected.name, (None, None))
-        mismatch = compare_output(
-            f"{target_model} {case.label}", expected, array, datatype
-        )
+        mismatch = compare_output(f"{target_model} {case.label}", expected, array, datatype)
         if mismatch:
             mismatches.append(mismatch.render())
     return mismatches
@@ -194,13 +194,14 @@ def test_tarball_root_holds_only_model_dirs_and_serves_the_named_model(
     for deployable in packaged_deployables:
         served = served_model(deployable.tarball)
         # `<model_name>_<version>.tar.gz`: the TargetModel names the model SageMaker serves.
-        assert deployable.target_model.startswith(f"{served}_"), (
-            f"{deployable.target_model}: SageMaker would serve `{served}` from it"
-        )
+        assert deployable.target_model.startswith(
+            f"{served}_"
+        ), f"{deployable.target_model}: SageMaker would serve `{served}` from it"
 
 
 def test_every_tarball_answers_its_cases_by_target_model(answers: Answers) -> None:
-    assert not answers.failures, "\n".join(answers.failures)
+    if answers.failures:
+        pytest.fail("\n".join(answers.failures), pytrace=False)
     assert answers.metrics["InvocationErrors"] == 0
 
 
@@ -227,3 +228,32 @@ def test_a_second_invoke_is_a_cache_hit(
         assert counters.get("CacheHits") == len(deployable.cases), counters
     assert answers.metrics["LoadFailures"] == 0
     assert answers.metrics["Evictions"] == 0
+
+
+def _tarball(path: Path, files: dict[str, str]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    return path
+
+
+@pytest.mark.parametrize(
+    "files, error",
+    [
+        ({"a/config.pbtxt": "", "b/config.pbtxt": ""}, "2 model directories and 0 ensembles"),
+        ({"a/config.pbtxt": "", "README.md": ""}, "files at the tar root: ['README.md']"),
+        ({"a/config.pbtxt": "", "a/1/model.py": "", "b/1/model.py": ""}, "without a config"),
+    ],
+)
+def test_layouts_sagemaker_would_pick_wrongly_are_refused(
+    tmp_path: Path, files: dict[str, str], error: str
+) -> None:
+    with pytest.raises(AssertionError, match=re.escape(error)):
+        served_model(_tarball(tmp_path / "m_1.tar.gz", files))
+
+
+def test_the_ensemble_is_served_from_a_tarball_with_its_members(tmp_path: Path) -> None:
+    files = {"step/config.pbtxt": "", "pipe/config.pbtxt": 'name: "pipe"\nplatform: "ensemble"\n'}
+    assert served_model(_tarball(tmp_path / "pipe_1.tar.gz", files)) == "pipe"
