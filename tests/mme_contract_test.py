@@ -41,8 +41,7 @@ class Deployable:
 
     target_model: str  # the S3 object name: what clients pass as TargetModel
     tarball: Path
-    model_dir: Path  # the directory of the BUILD file that packaged it
-    cases: tuple[Case, ...]
+    cases: tuple[Case, ...]  # from tests/ beside the BUILD file that packaged it
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def deployables(packaged: PackagedCheckout) -> list[Deployable]:
             for case in load_case_file(str(case_file))
         )
         assert cases, f"{relpath}: {model_dir}/tests has no case files to check the tarball with"
-        found.append(Deployable(os.path.basename(relpath), tarball, model_dir, cases))
+        found.append(Deployable(os.path.basename(relpath), tarball, cases))
     assert found, f"`./pants package models/::` wrote no tarball:\n{packaged.output}"
     names = [d.target_model for d in found]
     assert len(set(names)) == len(names), f"two tarballs share an S3 name: {sorted(names)}"
