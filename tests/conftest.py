@@ -7,7 +7,6 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -82,13 +81,19 @@ def checkout() -> Path:
 
 
 @pytest.fixture(scope="session")
+def packaged(checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> PackagedCheckout:
+    """`./pants package models/::` in a copy of the checkout (Pants' cache may replay it)."""
+    root = tmp_path_factory.mktemp("checkout-a")
+    copy_checkout(checkout, root, reverse=False, mtime=946_684_800)
+    return run_package(root, 0o022, use_cache=True)
+
+
+@pytest.fixture(scope="session")
 def packaged_twice(
-    checkout: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[PackagedCheckout, PackagedCheckout]]:
-    """`./pants package models/::` in two copies of the checkout that differ in file order,
-    mtimes and umask."""
-    first = tmp_path_factory.mktemp("checkout-a")
+    packaged: PackagedCheckout, checkout: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[PackagedCheckout, PackagedCheckout]:
+    """`packaged`, and `./pants package models/::` again in a second copy that differs from the
+    first in file order, mtimes and umask, written without the cache."""
     second = tmp_path_factory.mktemp("checkout-b")
-    copy_checkout(checkout, first, reverse=False, mtime=946_684_800)
     copy_checkout(checkout, second, reverse=True, mtime=1_700_000_000)
-    yield run_package(first, 0o022, use_cache=True), run_package(second, 0o077, use_cache=False)
+    return packaged, run_package(second, 0o077, use_cache=False)

@@ -24,6 +24,8 @@ from local_mme_models import output_of, request_body
 
 STARTUP_TIMEOUT_SECONDS = 240
 VALUES = [1.0, 2.0, 3.5]
+# The port Triton's SageMaker API listens on inside the container (the front service's Triton).
+TRITON_SAGEMAKER_PORT = 8080
 
 
 def find_docker() -> str | None:
@@ -43,6 +45,15 @@ def standin_image(docker: str) -> str | None:
         text=True,
     ).stdout.split()
     return listed[0] if listed else None
+
+
+def missing_requirement(docker: str | None, image: str | None) -> str | None:
+    """Why the local MME cannot run on this machine (a reason to skip), or None."""
+    if docker is None:
+        return "no usable Docker engine (run scripts/ensure-docker)"
+    if image is None:
+        return "no triton-mme-standin image (run build-support/triton-standin/build)"
+    return None
 
 
 def server_argv(docker: str, image: str, source: str, *args: str) -> list[str]:
@@ -97,9 +108,19 @@ class LocalMme:
         return self.log_file.read_text(errors="replace")
 
     def invoke(self, target_model: str, values: list[float] = VALUES) -> tuple[int, Any]:
+        """Sends INPUT0 = `values` to a fixture model; returns its OUTPUT0, or the error."""
+        status, reply = self._invoke(target_model, request_body(values))
+        return status, output_of(reply) if status == 200 else json.loads(reply)
+
+    def invoke_json(self, target_model: str, body: bytes) -> tuple[int, Any]:
+        """`invoke_endpoint` with a KServe v2 JSON body; returns the status and the JSON reply."""
+        status, reply = self._invoke(target_model, body)
+        return status, json.loads(reply)
+
+    def _invoke(self, target_model: str, body: bytes) -> tuple[int, bytes]:
         request = urllib.request.Request(
             f"{self.url}/endpoints/{self.endpoint_name}/invocations",
-            data=request_body(values),
+            data=body,
             method="POST",
             headers={
                 "X-Amzn-SageMaker-Target-Model": target_model,
@@ -108,12 +129,31 @@ class LocalMme:
         )
         try:
             with urllib.request.urlopen(request, timeout=300) as response:
-                return response.status, output_of(response.read())
+                return response.status, response.read()
         except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
+            return e.code, e.read()
+
+    def _get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=30) as response:
+            return json.loads(response.read())
 
     def metrics(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=30) as response:
+        return dict(self._get("/metrics"))
+
+    def loaded_models(self) -> list[str]:
+        """The TargetModels the front service has loaded, least recently used first."""
+        return list(self._get("/models")["models"])
+
+    def triton_models(self) -> dict[str, Any]:
+        """`GET /models` of Triton's own SageMaker API, on the container's published port."""
+        port = subprocess.run(
+            [self.docker, "port", self.container_id, str(TRITON_SAGEMAKER_PORT)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()[0]
+        url = f"http://127.0.0.1:{port.rsplit(':', 1)[1]}/models"
+        with urllib.request.urlopen(url, timeout=30) as response:
             return dict(json.loads(response.read()))
 
     def stop(self) -> int:

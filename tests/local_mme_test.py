@@ -21,6 +21,7 @@ from local_mme_process import (
     VALUES,
     LocalMme,
     find_docker,
+    missing_requirement,
     server_argv,
     server_env,
     standin_image,
@@ -30,15 +31,8 @@ from local_mme_s3 import start_loopback_s3, weed_binary
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 DOCKER = find_docker()
 IMAGE = standin_image(DOCKER) if DOCKER else None
-pytestmark = [
-    pytest.mark.skipif(
-        DOCKER is None, reason="no usable Docker engine (run scripts/ensure-docker)"
-    ),
-    pytest.mark.skipif(
-        DOCKER is not None and IMAGE is None,
-        reason="no triton-mme-standin image (run build-support/triton-standin/build)",
-    ),
-]
+SKIP_REASON = missing_requirement(DOCKER, IMAGE)
+pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
 
 
 @pytest.fixture(scope="module")

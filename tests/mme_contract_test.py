@@ -1,0 +1,258 @@
+"""The MME contract check: every tarball `./pants package models/::` writes is loaded through
+Triton's SageMaker API under the name it will have in S3 (its TargetModel,
+`<model_name>_<version>.tar.gz`) and answers its model's test cases there.
+
+A layout SageMaker would pick wrongly (several models without an ensemble, the wrong ensemble, a
+file at the tar root) fails here, not in the cloud. The local MME (the front service of
+`./pants run :local-mme`, with the stand-in Triton image in Docker) plays SageMaker's part; the
+cases are the `tests/*.json` files beside the model whose BUILD file packaged the tarball
+(docs/testing.md), compared with the same functions `./pants test` uses.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tarfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+from conftest import PackagedCheckout
+from local_mme_process import LocalMme, find_docker, missing_requirement, standin_image
+
+from triton_mme.scripts.triton_cases import TRITON_DTYPES, Case, compare_output, load_case_file
+
+DOCKER = find_docker()
+IMAGE = standin_image(DOCKER) if DOCKER else None
+SKIP_REASON = missing_requirement(DOCKER, IMAGE)
+pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+
+ENSEMBLE_PLATFORM = re.compile(r'^\s*platform\s*:\s*"ensemble"', re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Deployable:
+    """One packaged tarball and the test cases of the model that packaged it."""
+
+    target_model: str  # the S3 object name: what clients pass as TargetModel
+    tarball: Path
+    cases: tuple[Case, ...]  # from tests/ beside the BUILD file that packaged it
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What the local MME answered once every case of every tarball was sent to it."""
+
+    failures: tuple[str, ...]
+    metrics: dict[str, Any]
+    front_service_models: list[str]
+    triton_models: dict[str, Any]
+
+
+def deployables(packaged: PackagedCheckout) -> list[Deployable]:
+    """`dist/<BUILD file's directory>/<name>.tar.gz`: the cases are in that directory's tests/."""
+    found = []
+    for relpath, tarball in packaged.tarballs().items():
+        model_dir = packaged.root / os.path.dirname(relpath)
+        assert (model_dir / "BUILD").is_file(), f"{relpath}: no BUILD file in {model_dir}"
+        cases = tuple(
+            # Named as in the repository in failure messages.
+            replace(case, file=str(case_file.relative_to(packaged.root)))
+            for case_file in sorted((model_dir / "tests").glob("*.json"))
+            for case in load_case_file(str(case_file))
+        )
+        assert cases, f"{relpath}: {model_dir}/tests has no case files to check the tarball with"
+        found.append(Deployable(os.path.basename(relpath), tarball, cases))
+    assert found, f"`./pants package models/::` wrote no tarball:\n{packaged.output}"
+    names = [d.target_model for d in found]
+    assert len(set(names)) == len(names), f"two tarballs share an S3 name: {sorted(names)}"
+    return found
+
+
+def served_model(tarball: Path) -> str:
+    """The model SageMaker serves from `tarball`, after checking that its root holds only model
+    directories: one model, or one ensemble plus its members."""
+    with tarfile.open(tarball) as tar:
+        members = {m.name.rstrip("/"): m for m in tar.getmembers()}
+    roots = {name.split("/")[0] for name in members}
+    files_at_root = sorted(r for r in roots if r in members and not members[r].isdir())
+    assert not files_at_root, f"{tarball.name}: files at the tar root: {files_at_root}"
+    missing = sorted(r for r in roots if f"{r}/config.pbtxt" not in members)
+    assert not missing, f"{tarball.name}: root directories without a config.pbtxt: {missing}"
+    if len(roots) == 1:
+        return roots.pop()
+    with tarfile.open(tarball) as tar:
+        ensembles = [
+            root
+            for root in sorted(roots)
+            if ENSEMBLE_PLATFORM.search(_read(tar, f"{root}/config.pbtxt"))
+        ]
+    assert len(ensembles) == 1, (
+        f"{tarball.name}: {len(roots)} model directories and {len(ensembles)} ensembles "
+        f"({ensembles}): SageMaker serves a tarball's one ensemble, or its only model"
+    )
+    return ensembles[0]
+
+
+def _read(tar: tarfile.TarFile, name: str) -> str:
+    extracted = tar.extractfile(name)
+    assert extracted is not None, name
+    return extracted.read().decode()
+
+
+def request_body(case: Case) -> bytes:
+    """The case's inputs as a KServe v2 JSON request, as a client sends it to `invoke_endpoint`."""
+    inputs = []
+    for name, (datatype, array) in case.inputs.items():
+        if datatype == "BYTES":
+            data = [_text(case, name, element) for element in array.reshape(-1)]
+        else:
+            data = array.reshape(-1).tolist()
+        inputs.append(
+            {"name": name, "datatype": datatype, "shape": list(array.shape), "data": data}
+        )
+    return json.dumps({"inputs": inputs}).encode()
+
+
+def _text(case: Case, tensor: str, element: bytes) -> str:
+    try:
+        return element.decode("utf-8")
+    except UnicodeDecodeError:
+        pytest.fail(f"{case.label} input `{tensor}`: JSON requests carry UTF-8 text only")
+
+
+def output_arrays(reply: dict[str, Any]) -> dict[str, tuple[str, np.ndarray]]:
+    """Triton's JSON reply as numpy arrays, like tritonclient's `as_numpy`."""
+    arrays = {}
+    for output in reply.get("outputs", []):
+        datatype, shape = output["datatype"], output["shape"]
+        if datatype == "BYTES":
+            array = np.array([str(e).encode() for e in output["data"]], dtype=np.object_)
+        else:
+            array = np.array(output["data"], dtype=TRITON_DTYPES[datatype])
+        arrays[output["name"]] = (datatype, array.reshape(shape))
+    return arrays
+
+
+def check_case(mme: LocalMme, target_model: str, case: Case) -> list[str]:
+    """Sends one case by TargetModel; returns what is wrong with the answer (nothing: passed)."""
+    status, reply = mme.invoke_json(target_model, request_body(case))
+    if status != 200:
+        return [f"{target_model} {case.label}: HTTP {status}: {reply}"]
+    actual = output_arrays(reply)
+    mismatches = []
+    for expected in case.outputs:
+        datatype, array = actual.get(expected.name, (None, None))
+        mismatch = compare_output(f"{target_model} {case.label}", expected, array, datatype)
+        if mismatch:
+            mismatches.append(mismatch.render())
+    return mismatches
+
+
+@pytest.fixture(scope="module")
+def packaged_deployables(packaged: PackagedCheckout) -> list[Deployable]:
+    return deployables(packaged)
+
+
+@pytest.fixture(scope="module")
+def answers(
+    packaged_deployables: list[Deployable], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Answers]:
+    """One local MME over a flat directory of the tarballs named as in S3; every case sent to
+    it, then the first case of each tarball once more (a warm request)."""
+    bucket = tmp_path_factory.mktemp("s3-prefix")
+    for deployable in packaged_deployables:
+        os.link(deployable.tarball, bucket / deployable.target_model)
+    work_dir = tmp_path_factory.mktemp("local-mme")
+    assert DOCKER is not None and IMAGE is not None
+    mme = LocalMme(DOCKER, IMAGE, work_dir, str(bucket))
+    try:
+        failures = []
+        for deployable in packaged_deployables:
+            for case in (*deployable.cases, deployable.cases[0]):
+                failures.extend(check_case(mme, deployable.target_model, case))
+        yield Answers(
+            failures=tuple(failures),
+            metrics=mme.metrics(),
+            front_service_models=mme.loaded_models(),
+            triton_models=mme.triton_models(),
+        )
+    finally:
+        assert mme.stop() == 0, mme.output()
+        mme.assert_container_removed()
+
+
+def test_tarball_root_holds_only_model_dirs_and_serves_the_named_model(
+    packaged_deployables: list[Deployable],
+) -> None:
+    for deployable in packaged_deployables:
+        served = served_model(deployable.tarball)
+        # `<model_name>_<version>.tar.gz`: the TargetModel names the model SageMaker serves.
+        assert deployable.target_model.startswith(
+            f"{served}_"
+        ), f"{deployable.target_model}: SageMaker would serve `{served}` from it"
+
+
+def test_every_tarball_answers_its_cases_by_target_model(answers: Answers) -> None:
+    if answers.failures:
+        pytest.fail("\n".join(answers.failures), pytrace=False)
+    assert answers.metrics["InvocationErrors"] == 0
+
+
+def test_models_are_registered_under_their_target_model(
+    packaged_deployables: list[Deployable], answers: Answers
+) -> None:
+    names = sorted(d.target_model for d in packaged_deployables)
+    assert sorted(answers.front_service_models) == names
+    # Triton itself knows each model by the TargetModel, as on SageMaker.
+    registered = sorted(m["modelName"] for m in answers.triton_models["models"])
+    assert registered == names, answers.triton_models
+
+
+def test_a_second_invoke_is_a_cache_hit(
+    packaged_deployables: list[Deployable], answers: Answers
+) -> None:
+    per_model = answers.metrics["models"]
+    for deployable in packaged_deployables:
+        counters = per_model[deployable.target_model]
+        # Loaded once, on the first case; every later request (at least the repeated first
+        # case) found it loaded.
+        assert counters.get("Loads") == 1, counters
+        assert counters.get("CacheMisses") == 1, counters
+        assert counters.get("CacheHits") == len(deployable.cases), counters
+    assert answers.metrics["LoadFailures"] == 0
+    assert answers.metrics["Evictions"] == 0
+
+
+def _tarball(path: Path, files: dict[str, str]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    return path
+
+
+@pytest.mark.parametrize(
+    "files, error",
+    [
+        ({"a/config.pbtxt": "", "b/config.pbtxt": ""}, "2 model directories and 0 ensembles"),
+        ({"a/config.pbtxt": "", "README.md": ""}, "files at the tar root: ['README.md']"),
+        ({"a/config.pbtxt": "", "a/1/model.py": "", "b/1/model.py": ""}, "without a config"),
+    ],
+)
+def test_layouts_sagemaker_would_pick_wrongly_are_refused(
+    tmp_path: Path, files: dict[str, str], error: str
+) -> None:
+    with pytest.raises(AssertionError, match=re.escape(error)):
+        served_model(_tarball(tmp_path / "m_1.tar.gz", files))
+
+
+def test_the_ensemble_is_served_from_a_tarball_with_its_members(tmp_path: Path) -> None:
+    files = {"step/config.pbtxt": "", "pipe/config.pbtxt": 'name: "pipe"\nplatform: "ensemble"\n'}
+    assert served_model(_tarball(tmp_path / "pipe_1.tar.gz", files)) == "pipe"
