@@ -14,7 +14,8 @@ class ModelSourceField(StringField):
         Where the endpoint finds tarballs: a directory relative to the repository root (`dist`,
         where `pants package` writes `<model_name>_<version>.tar.gz`), or the S3 prefix your
         SageMaker endpoint reads, `s3://<bucket>/<prefix>` (its model data URL). A request's
-        TargetModel is the tarball's path under it, e.g. `my_model_1.0.tar.gz`.
+        TargetModel is the tarball's name as `publish` uploads it, e.g. `my_model_1.0.tar.gz`:
+        its path under the S3 prefix, or its file name anywhere below the directory.
 
         S3 credentials come from the standard AWS chain (AWS_PROFILE,
         AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws).

@@ -1,7 +1,9 @@
 """Where tarballs come from: an S3 prefix (the MME's model data URL) or a local directory.
 
-The TargetModel of a request is the tarball's path relative to that prefix or directory, as in
-SageMaker (`invoke_endpoint(TargetModel="my_model_1.0.tar.gz")`).
+The TargetModel of a request is the tarball's path relative to the S3 prefix, as in SageMaker
+(`invoke_endpoint(TargetModel="my_model_1.0.tar.gz")`). A local directory such as `dist/` nests
+tarballs by target path, while `publish` puts them side by side under the prefix: there the
+TargetModel is the tarball's file name, wherever it sits below the directory.
 """
 
 from __future__ import annotations
@@ -60,9 +62,22 @@ class DirectorySource:
     def description(self) -> str:
         return str(self.directory)
 
+    def _tarballs_by_name(self) -> dict[str, Path]:
+        by_name: dict[str, Path] = {}
+        for path in sorted(self.directory.rglob("*.tar.gz")):
+            other = by_name.setdefault(path.name, path)
+            if other != path:
+                raise SourceError(
+                    f"Two tarballs named {path.name} in {self.directory}: {other} and {path}. "
+                    "The TargetModel is the file name, as in the S3 prefix `publish` writes to.",
+                    status=409,
+                )
+        return by_name
+
     def fetch(self, target_model: str, destination: Path, max_bytes: int) -> int:
-        path = (self.directory / check_target_model(target_model)).resolve()
-        if not path.is_relative_to(self.directory) or not path.is_file():
+        found = self._tarballs_by_name().get(check_target_model(target_model))
+        path = found.resolve() if found else None
+        if path is None or not path.is_relative_to(self.directory) or not path.is_file():
             raise SourceError(f"No tarball {target_model!r} in {self.directory}.")
         size = path.stat().st_size
         if size > max_bytes:
@@ -73,8 +88,7 @@ class DirectorySource:
         return size
 
     def list_tarballs(self, limit: int) -> list[str]:
-        found = sorted(str(p.relative_to(self.directory)) for p in self.directory.rglob("*.tar.gz"))
-        return found[:limit]
+        return sorted(self._tarballs_by_name())[:limit]
 
 
 class S3Source:
