@@ -18,7 +18,7 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(3, 1, 1)
 
 
 def preprocess(image: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-    """[H, W, 3] UINT8 (or FP32 in [0, 1]) -> [1, 3, SIZE, SIZE] FP32."""
+    """[H, W, 3] UINT8 -> [1, 3, SIZE, SIZE] FP32 (config.pbtxt admits UINT8 frames only)."""
     if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"IMAGE must have shape [H, W, 3] with H, W > 0, got {image.shape}")
     rows = np.arange(SIZE) * image.shape[0] // SIZE
