@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from pants.backend.python.util_rules.pex import VenvPexProcess
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import (
     AddPrefix,
     Digest,
@@ -63,11 +64,18 @@ class OfflineChannel:
     digest: Digest
 
 
+def expand_python_prefix(configured: str, env: Mapping[str, str]) -> str:
+    """`<PYENV>` is $PYENV_ROOT, else ~/.pyenv, as in `[python-bootstrap].search_path`."""
+    pyenv_root = env.get("PYENV_ROOT") or os.path.join(env.get("HOME") or "~", ".pyenv")
+    return os.path.expanduser(configured.replace("<PYENV>", pyenv_root))
+
+
 @rule(desc="Build the offline conda channel", level=LogLevel.DEBUG)
 async def build_offline_channel(
     _: OfflineChannelRequest, conda: CondaSubsystem, tools: CondaTools
 ) -> OfflineChannel:
-    python_prefix = os.path.expanduser(conda.offline_channel_python)
+    env = await Get(EnvironmentVars, EnvironmentVarsRequest(["PYENV_ROOT", "HOME"]))
+    python_prefix = expand_python_prefix(conda.offline_channel_python, env)
     wheels = [PinnedWheel.parse(pin) for pin in conda.offline_channel_wheels]
     downloads = await MultiGet(
         Get(Digest, DownloadFile(w.url, FileDigest(w.sha256, w.size))) for w in wheels

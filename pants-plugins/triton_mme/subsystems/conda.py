@@ -82,12 +82,13 @@ class CondaSubsystem(Subsystem):
         ),
     )
     offline_channel_python = StrOption(
-        default="~/.pyenv/versions/3.11.7",
+        default="<PYENV>/versions/3.11.7",
         help=softwrap(
             f"""
             The CPython install (built with `--enable-shared`, e.g. by pyenv) that becomes the
             `python` package of the `{OFFLINE_CHANNEL}` channel. Its Python version is the one
-            the offline envs get.
+            the offline envs get. `<PYENV>` stands for `$PYENV_ROOT`, or `~/.pyenv` when that
+            is unset.
             """
         ),
     )
