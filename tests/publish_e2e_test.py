@@ -106,8 +106,8 @@ def configure_destinations(repo: Path, server: S3Server) -> None:
 
 def pants(repo: Path, server: S3Server, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
-        "HOME": os.environ["HOME"],
-        "PATH": os.environ["PATH"],
+        # What ./pants needs to find Python 3.9 (pyenv) and its caches.
+        **{k: os.environ[k] for k in ("HOME", "PATH", "PYENV_ROOT") if k in os.environ},
         "PANTS_TRITON_PUBLISH_DESTINATION": "staging",
         **server.credentials_env(),
     }
