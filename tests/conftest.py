@@ -3,35 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-
-def find_checkout() -> Path | None:
-    """The checkout `./pants test` runs in (the ./pants launcher exports its path)."""
-    root = os.environ.get("TRITON_MME_BUILDROOT")
-    return Path(root) if root and (Path(root) / "pants.toml").is_file() else None
-
-
-def copy_checkout(source: Path, destination: Path, *, reverse: bool, mtime: int) -> None:
-    """Copies the files git knows (tracked, and new files not ignored), in the given order, with
-    the given mtime: two copies differ in everything but content."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=source,
-        check=True,
-        stdout=subprocess.PIPE,
-    ).stdout.decode()
-    paths = sorted({p for p in listed.split("\0") if p and (source / p).is_file()}, reverse=reverse)
-    for path in paths:
-        target = destination / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / path, target)
-        os.utime(target, (mtime, mtime))
+from checkout import copy_checkout, find_checkout
 
 
 @dataclass(frozen=True)

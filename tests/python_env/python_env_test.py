@@ -20,15 +20,11 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from checkout import copy_checkout, find_checkout
 
 ENV = "tests/python_env/env_probe/python_env"
 MODEL = "tests/python_env/env_probe"
 ARCHIVE = f"dist/{ENV.replace('/', '.')}/python_env.tar.gz"
-
-
-def find_checkout() -> Path | None:
-    root = os.environ.get("TRITON_MME_BUILDROOT")
-    return Path(root) if root and (Path(root) / "pants.toml").is_file() else None
 
 
 def standin_image() -> str | None:
@@ -41,20 +37,6 @@ def standin_image() -> str | None:
     )
     images = [line for line in listed.stdout.splitlines() if line and "<none>" not in line]
     return images[0] if images else None
-
-
-def copy_checkout(source: Path, destination: Path) -> None:
-    """The files git knows (tracked, and new files not ignored)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=source,
-        check=True,
-        stdout=subprocess.PIPE,
-    ).stdout.decode()
-    for path in sorted({p for p in listed.split("\0") if p and (source / p).is_file()}):
-        target = destination / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / path, target)
 
 
 def pants(root: Path, *args: str) -> str:
