@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from textwrap import dedent
 
 import pytest
 from pants.engine.addresses import Address, Addresses
@@ -15,34 +14,7 @@ from triton_mme.model_repository import (
     version_folders,
 )
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
-
-ADD_ONE_CONFIG = dedent(
-    """\
-    name: "add_one"
-    backend: "python"
-    max_batch_size: 0
-    input [{ name: "INPUT0", data_type: TYPE_FP32, dims: [-1] }]
-    output [{ name: "OUTPUT0", data_type: TYPE_FP32, dims: [-1] }]
-    """
-)
-
-PIPELINE_CONFIG = dedent(
-    """\
-    name: "pipeline"
-    platform: "ensemble"
-    max_batch_size: 0
-    input [{ name: "X", data_type: TYPE_FP32, dims: [-1] }]
-    output [{ name: "Y", data_type: TYPE_FP32, dims: [-1] }]
-    ensemble_scheduling {
-      step [{
-        model_name: "add_one"
-        model_version: -1
-        input_map { key: "INPUT0", value: "X" }
-        output_map { key: "OUTPUT0", value: "Y" }
-      }]
-    }
-    """
-)
+from triton_mme.testutil import ADD_ONE_CONFIG, PIPELINE_CONFIG
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from textwrap import dedent
 
 import pytest
 from pants.backend.python.util_rules import pex
@@ -20,35 +19,8 @@ from triton_mme.package import (
     check_artifact_version,
 )
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
-from triton_mme.testutil import local_pex_cli_options
+from triton_mme.testutil import ADD_ONE_CONFIG, PIPELINE_CONFIG, local_pex_cli_options
 from triton_mme.validate import InvalidTritonModel
-
-ADD_ONE = dedent(
-    """\
-    name: "add_one"
-    backend: "python"
-    max_batch_size: 0
-    input [{ name: "INPUT0", data_type: TYPE_FP32, dims: [-1] }]
-    output [{ name: "OUTPUT0", data_type: TYPE_FP32, dims: [-1] }]
-    """
-)
-
-PIPELINE = dedent(
-    """\
-    platform: "ensemble"
-    max_batch_size: 0
-    input [{ name: "X", data_type: TYPE_FP32, dims: [-1] }]
-    output [{ name: "Y", data_type: TYPE_FP32, dims: [-1] }]
-    ensemble_scheduling {
-      step [{
-        model_name: "add_one"
-        model_version: -1
-        input_map { key: "INPUT0", value: "X" }
-        output_map { key: "OUTPUT0", value: "Y" }
-      }]
-    }
-    """
-)
 
 
 @pytest.fixture
@@ -85,12 +57,12 @@ def write_models(rule_runner: RuleRunner, **extra: str) -> None:
     rule_runner.write_files(
         {
             "models/add_one/BUILD": "triton_model(ensemble_member_only=True)",
-            "models/add_one/config.pbtxt": ADD_ONE,
+            "models/add_one/config.pbtxt": ADD_ONE_CONFIG,
             "models/add_one/1/model.py": "# model\n",
             "models/add_one/1/model.onnx.dvc": "outs: []\n",
             "models/add_one/2/model.py": "# model 2\n",
             "models/pipeline/BUILD": "triton_ensemble()",
-            "models/pipeline/config.pbtxt": PIPELINE,
+            "models/pipeline/config.pbtxt": PIPELINE_CONFIG,
             "models/pipeline/model_version.txt": "2.1.0\n",
             **extra,
         }
@@ -196,7 +168,7 @@ def test_unsafe_version_is_refused(rule_runner: RuleRunner) -> None:
 def test_invalid_config_is_not_packaged(rule_runner: RuleRunner) -> None:
     write_models(
         rule_runner,
-        **{"models/pipeline/config.pbtxt": PIPELINE.replace('value: "X"', 'value: "Z"')},
+        **{"models/pipeline/config.pbtxt": PIPELINE_CONFIG.replace('value: "X"', 'value: "Z"')},
     )
     with engine_error(InvalidTritonModel, contains="ensemble input `X` is not read by any step"):
         build(rule_runner, "models/pipeline")

@@ -1,12 +1,42 @@
-"""Helpers for RuleRunner tests whose rules run real processes (PEXes)."""
+"""Helpers for the plugin's RuleRunner tests: small model configs, and the local `pex` tool."""
 
 from __future__ import annotations
 
 import glob
 import hashlib
 import os
+from textwrap import dedent
 
 PEX_VERSION = "v2.1.137"
+
+# A python-backend model, and an ensemble with one step over it.
+ADD_ONE_CONFIG = dedent(
+    """\
+    name: "add_one"
+    backend: "python"
+    max_batch_size: 0
+    input [{ name: "INPUT0", data_type: TYPE_FP32, dims: [-1] }]
+    output [{ name: "OUTPUT0", data_type: TYPE_FP32, dims: [-1] }]
+    """
+)
+
+PIPELINE_CONFIG = dedent(
+    """\
+    name: "pipeline"
+    platform: "ensemble"
+    max_batch_size: 0
+    input [{ name: "X", data_type: TYPE_FP32, dims: [-1] }]
+    output [{ name: "Y", data_type: TYPE_FP32, dims: [-1] }]
+    ensemble_scheduling {
+      step [{
+        model_name: "add_one"
+        model_version: -1
+        input_map { key: "INPUT0", value: "X" }
+        output_map { key: "OUTPUT0", value: "Y" }
+      }]
+    }
+    """
+)
 
 
 def local_pex_cli_options() -> list[str] | None:
