@@ -1,6 +1,6 @@
 """`pants run` on a `triton_mme_endpoint`: the local MME's front service, in a PEX.
 
-The service (`triton_mme/scripts/local_mme/`, stdlib + boto3) runs from the `local-mme` resolve
+The service (`triton_mme/scripts/local_mme/`, stdlib + boto3) runs from the `boto3` resolve
 on the host, in the repository root, and drives the `docker` client found on
 `[triton].docker_search_path`.
 """
@@ -19,15 +19,8 @@ from pants.backend.python.util_rules.pex import Pex, PexRequest
 from pants.backend.python.util_rules.pex_environment import PythonExecutable
 from pants.backend.python.util_rules.pex_requirements import PexRequirements, Resolve
 from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
-from pants.core.util_rules.system_binaries import (
-    BinaryPathRequest,
-    BinaryPaths,
-    BinaryPathTest,
-)
-from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import CreateDigest, Digest, FileContent
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.util.strutil import softwrap
 from triton_mme.mme.target_types import (
     EndpointNameField,
     MaxBytesField,
@@ -38,6 +31,7 @@ from triton_mme.mme.target_types import (
     S3RegionField,
 )
 from triton_mme.subsystems.triton import TritonSubsystem
+from triton_mme.testing.server_process import DockerClient
 
 RESOLVE = "boto3"
 SERVER_PACKAGE = "triton_mme.scripts.local_mme"
@@ -114,33 +108,9 @@ async def run_local_mme(
     triton: TritonSubsystem,
     python_setup: PythonSetup,
     buildroot: BuildRoot,
+    docker: DockerClient,
 ) -> RunRequest:
-    env = await Get(EnvironmentVars, EnvironmentVarsRequest(("PATH",)))
-    search_path = tuple(
-        directory
-        for entry in triton.docker_search_path
-        for directory in (
-            (env.get("PATH") or "").split(os.pathsep) if entry == "<PATH>" else [entry]
-        )
-        if directory
-    )
-    docker_paths = await Get(
-        BinaryPaths,
-        BinaryPathRequest(
-            binary_name="docker", search_path=search_path, test=BinaryPathTest(args=["--version"])
-        ),
-    )
-    if not docker_paths.first_path:
-        raise LocalMmeError(
-            softwrap(
-                f"""
-                No `docker` client on [triton].docker_search_path ({', '.join(search_path)}).
-                The local MME runs Triton in Docker: install Docker (on Debian, as root,
-                `scripts/ensure-docker`) or point `[triton].docker_search_path` at it.
-                """
-            )
-        )
-    args = server_args(field_set, triton, buildroot.path, docker_paths.first_path.path)
+    args = server_args(field_set, triton, buildroot.path, docker.path)
     interpreter_constraints = InterpreterConstraints(
         python_setup.resolves_to_interpreter_constraints.get(
             RESOLVE, python_setup.interpreter_constraints

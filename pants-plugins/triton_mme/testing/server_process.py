@@ -92,9 +92,9 @@ async def find_docker(triton: TritonSubsystem) -> DockerClient:
             softwrap(
                 f"""
                 No `docker` client found on [triton].docker_search_path ({', '.join(search_path)}).
-                Tests of Triton models run Triton in Docker: install Docker (on Debian, as root,
-                `{ENSURE_DOCKER}` installs and starts it) or point `[triton].docker_search_path`
-                at the directory holding `docker`.
+                Model tests and the local MME run Triton in Docker: install Docker (on Debian, as
+                root, `{ENSURE_DOCKER}` installs and starts it) or point
+                `[triton].docker_search_path` at the directory holding `docker`.
                 """
             )
         )
