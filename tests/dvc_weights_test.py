@@ -23,11 +23,12 @@ from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
 from pants.testutil.rule_runner import QueryRule, RuleRunner, engine_error
 from seaweedfs import S3Server
-from triton_mme import model_repository, weights
-from triton_mme.model_repository import ModelDirectory, ModelDirectoryRequest
+from triton_mme.util_rules import repository
+from triton_mme.util_rules import weights
+from triton_mme.util_rules.repository import ModelDirectory, ModelDirectoryRequest
 from triton_mme.subsystems import dvc
 from triton_mme.target_types import TritonModelTarget
-from triton_mme.weights import WeightsError
+from triton_mme.util_rules.weights import WeightsError
 
 # The `seaweedfs` fixture: a loopback S3 server per module.
 pytest_plugins = ["seaweedfs"]
@@ -150,7 +151,7 @@ def options() -> list[str]:
 def new_rule_runner(options: list[str], env: dict[str, str] | None = None) -> RuleRunner:
     rule_runner = RuleRunner(
         rules=[
-            *model_repository.rules(),
+            *repository.rules(),
             *weights.rules(),
             *dvc.rules(),
             *pex.rules(),

@@ -29,7 +29,7 @@ from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 from pants.util.strutil import bullet_list
 from triton_mme.model_config import ensemble_step_model_names
-from triton_mme.model_repository import TritonModelConfig, TritonModelFieldSet
+from triton_mme.util_rules.repository import TritonModelConfig, TritonModelFieldSet
 from triton_mme.target_types import TritonConfigSourceField, TritonDependenciesField
 
 logger = logging.getLogger(__name__)

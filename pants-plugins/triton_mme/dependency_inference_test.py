@@ -6,7 +6,8 @@ import pytest
 from pants.engine.addresses import Address
 from pants.engine.target import InferredDependencies
 from pants.testutil.rule_runner import QueryRule, RuleRunner, engine_error
-from triton_mme import dependency_inference, model_repository
+from triton_mme import dependency_inference
+from triton_mme.util_rules import repository
 from triton_mme.dependency_inference import (
     DuplicateTritonModelNames,
     EnsembleStepsInferenceFieldSet,
@@ -52,7 +53,7 @@ def rule_runner() -> RuleRunner:
     return RuleRunner(
         rules=[
             *dependency_inference.rules(),
-            *model_repository.rules(),
+            *repository.rules(),
             QueryRule(InferredDependencies, [InferEnsembleStepDependencies]),
             QueryRule(TritonModelNameMapping, []),
         ],

@@ -10,17 +10,22 @@ from __future__ import annotations
 import os
 
 from pants.core.goals.package import OutputPathField
+from pants.core.goals.test import TestTimeoutField
 from pants.engine.fs import GlobMatchErrorBehavior
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
     AsyncFieldMixin,
     BoolField,
     Dependencies,
+    IntField,
     MultipleSourcesField,
+    SingleSourceField,
     StringField,
+    StringSequenceField,
     Target,
 )
 from pants.util.strutil import help_text
+from triton_mme.subsystems.conda import OFFLINE_CHANNEL
 
 MODEL_VERSION_FILE = "model_version.txt"
 
@@ -210,5 +215,312 @@ class TritonSkipPublishField(BoolField):
         """
         Set to True to keep this model out of `publish` (it is still packaged and tested), e.g.
         for an experiment that must not reach the endpoints.
+        """
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The tests of a model: `triton_test`
+
+
+CASE_FILE_EXTENSIONS = (".json", ".npy", ".npz")
+
+
+class TritonTestSourcesField(MultipleSourcesField):
+    default = (
+        "tests/*.json",
+        "tests/*.npy",
+        "tests/*.npz",
+        "tests/test_*.py",
+        "tests/*_test.py",
+        "tests/conftest.py",
+    )
+    expected_file_extensions = (*CASE_FILE_EXTENSIONS, ".py")
+    help = help_text(
+        """
+        The test files: JSON case files (each one or more requests with expected outputs, see
+        docs/testing.md), the `.npy`/`.npz` tensors they refer to, and pytest files that use the
+        `triton` fixture.
+
+        JSON files are cases; `.npy`/`.npz` files are data for them; `test_*.py`/`*_test.py`
+        files run with pytest once the server is up.
+        """
+    )
+
+
+class TritonTestModelField(StringField):
+    alias = "model"
+    help = help_text(
+        """
+        The address of the `triton_model` or `triton_ensemble` under test, e.g.
+        `models/screen_detection/pipeline`.
+
+        Defaults to the one model or ensemble target in this BUILD file's directory.
+        """
+    )
+
+
+class TritonTestDependenciesField(Dependencies):
+    help = help_text(
+        """
+        Extra targets the tests need. The model under test (see `model`) is added for you.
+        """
+    )
+
+
+class TritonTestTimeoutField(TestTimeoutField):
+    help = help_text(
+        """
+        Seconds this target's cases and pytest files may take once the server is up (server
+        start-up has its own limit, `[triton].startup_timeout`).
+
+        If unset, `[test].timeout_default` applies (if set); never more than
+        `[test].timeout_maximum`. Ignored with `--no-test-timeouts`.
+        """
+    )
+
+
+class TritonTestShareServerField(BoolField):
+    alias = "share_server"
+    default = True
+    help = help_text(
+        """
+        Whether the model may be served by one Triton server together with the models of other
+        `triton_test` targets (much faster: one container per batch instead of one per test).
+
+        Set to False for a model that must run alone, e.g. one that changes global state of the
+        server.
+        """
+    )
+
+
+class TritonTestTarget(Target):
+    alias = "triton_test"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        TritonTestSourcesField,
+        TritonTestModelField,
+        TritonTestDependenciesField,
+        TritonTestTimeoutField,
+        TritonTestShareServerField,
+    )
+    help = help_text(
+        """
+        Tests of a Triton model or ensemble, run by `./pants test` against a real Triton server
+        in Docker serving exactly the model directories `package` ships.
+
+        Put case files (`tests/*.json`, with `.npy`/`.npz` tensors) and pytest files
+        (`tests/test_*.py`) beside the model and add `triton_test()` to the model's BUILD file
+        (`./pants tailor` does it for you). See docs/testing.md.
+        """
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Conda envs of python-backend models: `triton_python_env`
+
+
+ENV_ARCHIVE_NAME = "python_env.tar.gz"
+LOCK_COMMAND = "./pants generate-env-locks"
+
+
+class PythonVersionField(StringField):
+    alias = "python"
+    required = True
+    help = help_text(
+        """
+        The env's Python version, `major.minor` (e.g. "3.11"). It must be the version of the
+        python backend stub of the Triton image that serves the model (`[triton]
+        image_python_versions`): Triton cannot run an env of another Python.
+        """
+    )
+
+
+class CondaSpecsField(StringSequenceField):
+    alias = "conda_specs"
+    default = ()
+    help = help_text(
+        """
+        Extra conda packages, as conda match specs (`"numpy 1.26.*"`, `"libgomp >=13"`). Python
+        (from `python`), numpy (Triton's python backend needs it) and pip (when there are pip
+        requirements) are added unless you name them here yourself.
+        """
+    )
+
+
+class RequirementsSourceField(SingleSourceField):
+    alias = "requirements"
+    default = "requirements.txt"
+    required = False
+    default_glob_match_error_behavior = GlobMatchErrorBehavior.ignore
+    expected_file_extensions = (".txt",)
+    help = help_text(
+        """
+        A pip requirements file beside the BUILD file. Its packages are installed with pip into
+        the env, from wheels only, at the exact versions and hashes of the lock. Leave the file
+        out for a conda-only env.
+        """
+    )
+
+
+class ChannelsField(StringSequenceField):
+    alias = "channels"
+    help = help_text(
+        f"""
+        Conda channels to solve from, in priority order. Defaults to `[conda].channels`
+        (conda-forge unless the repo says otherwise; `{OFFLINE_CHANNEL}` is the channel this repo
+        builds offline).
+        """
+    )
+
+
+class LockfileSourceField(SingleSourceField):
+    alias = "lockfile"
+    default = "python_env.lock"
+    required = False
+    default_glob_match_error_behavior = GlobMatchErrorBehavior.ignore
+    help = help_text(
+        f"""
+        The env's lock file: every conda package and pip wheel with its exact URL and sha256.
+        Commit it. `{LOCK_COMMAND} <this target>` writes it; builds install only what it
+        lists.
+        """
+    )
+
+
+class PythonEnvOutputPathField(OutputPathField):
+    pass
+
+
+class TritonPythonEnvTarget(Target):
+    alias = "triton_python_env"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        PythonVersionField,
+        CondaSpecsField,
+        RequirementsSourceField,
+        ChannelsField,
+        LockfileSourceField,
+        PythonEnvOutputPathField,
+    )
+    help = help_text(
+        f"""
+        A conda env for Triton python-backend models, shipped as `{ENV_ARCHIVE_NAME}` in each
+        model directory that uses it (config.pbtxt's `EXECUTION_ENV_PATH`).
+
+        `{LOCK_COMMAND}` solves it into a lock file; `package` builds it from the lock alone,
+        reproducibly (the same lock gives the same archive bytes). A `triton_model` uses the env
+        named by its `python_env` field, or the only env in its directory tree.
+        """
+    )
+
+
+class ModelPythonEnvField(StringField):
+    """Registered on `triton_model` as a plugin field."""
+
+    alias = "python_env"
+    help = help_text(
+        f"""
+        The address of the `triton_python_env` this python-backend model runs in (e.g.
+        `models/detector/python_env`). When unset, the one env target found in the model's
+        directory or below, or else in the nearest parent directory that has one, is used. The
+        model's config.pbtxt must point `EXECUTION_ENV_PATH` at
+        `$$TRITON_MODEL_DIRECTORY/{ENV_ARCHIVE_NAME}`.
+        """
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The local multi-model endpoint: `triton_mme_endpoint`
+
+
+class ModelSourceField(StringField):
+    alias = "model_source"
+    default = "dist"
+    help = help_text(
+        """
+        Where the endpoint finds tarballs: a directory relative to the repository root (`dist`,
+        where `pants package` writes `<model_name>_<version>.tar.gz`), or the S3 prefix your
+        SageMaker endpoint reads, `s3://<bucket>/<prefix>` (its model data URL). A request's
+        TargetModel is the tarball's name as `publish` uploads it, e.g. `my_model_1.0.tar.gz`:
+        its path under the S3 prefix, or its file name anywhere below the directory.
+
+        S3 credentials come from the standard AWS chain (AWS_PROFILE,
+        AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws).
+        """
+    )
+
+
+class S3EndpointUrlField(StringField):
+    alias = "s3_endpoint_url"
+    help = (
+        "The S3 endpoint for an S3-compatible store (e.g. `http://127.0.0.1:9000`); AWS if unset."
+    )
+
+
+class S3RegionField(StringField):
+    alias = "s3_region"
+    help = "The bucket's AWS region; the AWS configuration's default if unset."
+
+
+class MaxModelsField(IntField):
+    alias = "max_models"
+    default = 0
+    help = help_text(
+        """
+        How many models may be loaded at once; loading one more first unloads the least recently
+        used (as SageMaker does when an instance runs out of memory). 0: no limit. Set it to the
+        number of your models an instance holds to see evictions and reloads before deploying.
+        """
+    )
+
+
+class MaxBytesField(IntField):
+    alias = "max_bytes"
+    default = 0
+    help = help_text(
+        """
+        How many bytes of extracted model directories may be loaded at once (a stand-in for the
+        instance's memory); the least recently used models are unloaded to make room. 0: no
+        limit.
+        """
+    )
+
+
+class PortField(IntField):
+    alias = "port"
+    default = 8080
+    help = "The local port of the endpoint (127.0.0.1 only). 0 picks a free port."
+
+
+class EndpointNameField(StringField):
+    alias = "endpoint_name"
+    default = "local-mme"
+    help = "The EndpointName clients pass to `invoke_endpoint`, as on SageMaker."
+
+
+class TritonMmeEndpointTarget(Target):
+    alias = "triton_mme_endpoint"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        ModelSourceField,
+        S3EndpointUrlField,
+        S3RegionField,
+        MaxModelsField,
+        MaxBytesField,
+        PortField,
+        EndpointNameField,
+    )
+    help = help_text(
+        """
+        A local SageMaker multi-model endpoint (MME) that serves your published tarballs exactly
+        as the cloud endpoint will: `pants run` on this target starts Triton (the `[triton]`
+        image) in Docker in SageMaker mode, behind a service that answers SageMaker's
+        `invoke_endpoint` API. The first request for a TargetModel downloads the tarball,
+        checks and extracts it, and loads it; later requests hit the loaded model; a budget
+        (`max_models`, `max_bytes`) unloads the least recently used. Metrics like CloudWatch's
+        MME metrics are served at `/metrics` and printed on exit.
+
+        See docs/local-mme.md.
         """
     )

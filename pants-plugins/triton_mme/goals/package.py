@@ -1,0 +1,212 @@
+"""`./pants package` on a model: `<model_name>_<artifact_version>.tar.gz` for SageMaker MME.
+
+The tarball holds the validated `ModelRepository` of the target (the model's directory, or an
+ensemble's directory plus every model it needs), written by `scripts/write_tarball.py` in a
+sandboxed process so that it is byte-reproducible and multi-GB weights never enter Pants' memory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+from pants.backend.python.subsystems.setup import PythonSetup
+from pants.backend.python.target_types import EntryPoint
+from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
+from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
+from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.engine.addresses import Addresses
+from pants.engine.fs import (
+    AddPrefix,
+    CreateDigest,
+    Digest,
+    DigestContents,
+    DigestEntries,
+    FileContent,
+    FileEntry,
+    MergeDigests,
+    PathGlobs,
+)
+from pants.engine.process import ProcessResult
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import Target
+from pants.engine.unions import UnionRule
+from pants.util.logging import LogLevel
+from pants.util.resources import read_resource
+from triton_mme.target_types import (
+    TritonArtifactVersionField,
+    TritonConfigSourceField,
+    TritonEnsembleMemberOnlyField,
+    TritonModelNameField,
+    TritonModelOutputPathField,
+    TritonModelVersionFileField,
+    TritonVersionSourcesField,
+)
+from triton_mme.util_rules.validation import (
+    ValidatedModelRepository,
+    ValidatedModelRepositoryRequest,
+)
+
+TARBALL_WRITER = "write_tarball.py"
+REPOSITORY_DIR = "__model_repository"
+EXECUTABLES_FILE = "__executables.txt"
+
+# Safe in an S3 key and in SageMaker's TargetModel header, and not a hidden file name.
+SAFE_VERSION = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+class InvalidArtifactVersion(Exception):
+    pass
+
+
+def check_artifact_version(version: str, origin: str) -> str:
+    """The version, stripped; refuses one that is unsafe in an S3 key or a TargetModel header."""
+    stripped = version.strip()
+    if not SAFE_VERSION.fullmatch(stripped):
+        raise InvalidArtifactVersion(
+            f"{origin}: the artifact version {stripped!r} cannot name a tarball: it must be "
+            "non-empty, use only letters, digits, `.`, `-` and `_`, and not start with `.` "
+            "(it becomes part of an S3 key and of SageMaker's TargetModel header). "
+            "Use e.g. `1.0.0` or `2024-06-01_a`."
+        )
+    return stripped
+
+
+def tarball_name(model_name: str, version: str) -> str:
+    return f"{model_name}_{version}.tar.gz"
+
+
+@dataclass(frozen=True)
+class TritonPackageFieldSet(PackageFieldSet):
+    required_fields = (TritonConfigSourceField, TritonVersionSourcesField)
+
+    model_name: TritonModelNameField
+    artifact_version: TritonArtifactVersionField
+    model_version_file: TritonModelVersionFileField
+    output_path: TritonModelOutputPathField
+    ensemble_member_only: TritonEnsembleMemberOnlyField
+
+    @classmethod
+    def opt_out(cls, tgt: Target) -> bool:
+        return bool(tgt.get(TritonEnsembleMemberOnlyField).value)
+
+    @property
+    def resolved_model_name(self) -> str:
+        return self.model_name.value or os.path.basename(self.address.spec_path)
+
+
+@dataclass(frozen=True)
+class ArtifactVersionRequest:
+    field_set: TritonPackageFieldSet
+
+
+@dataclass(frozen=True)
+class ArtifactVersion:
+    version: str
+
+
+@rule(desc="Read a Triton model's artifact version", level=LogLevel.DEBUG)
+async def read_artifact_version(request: ArtifactVersionRequest) -> ArtifactVersion:
+    field_set = request.field_set
+    if field_set.artifact_version.value is not None:
+        origin = f"{field_set.address}: `{TritonArtifactVersionField.alias}`"
+        return ArtifactVersion(check_artifact_version(field_set.artifact_version.value, origin))
+    contents = await Get(DigestContents, PathGlobs([field_set.model_version_file.path()]))
+    if not contents:
+        raise InvalidArtifactVersion(
+            f"{field_set.address}: no artifact version. Write it into "
+            f"`{field_set.model_version_file.path()}` (e.g. `1.0.0`), "
+            f"or set `{TritonArtifactVersionField.alias}` in the BUILD file. (A model only "
+            f"served inside an ensemble needs neither: mark it "
+            f"`{TritonEnsembleMemberOnlyField.alias}=True`.)"
+        )
+    text = contents[0].content.decode("utf-8", errors="replace")
+    return ArtifactVersion(check_artifact_version(text, contents[0].path))
+
+
+@dataclass(frozen=True)
+class TarballWriter:
+    """A PEX running `scripts/write_tarball.py` with the repo's Python (no requirements)."""
+
+    pex: VenvPex
+
+
+@rule(desc="Set up the model tarball writer", level=LogLevel.DEBUG)
+async def tarball_writer(python_setup: PythonSetup) -> TarballWriter:
+    script = read_resource("triton_mme.scripts", TARBALL_WRITER)
+    if not script:
+        raise ValueError(f"{TARBALL_WRITER} is missing from the triton_mme.scripts package.")
+    sources = await Get(Digest, CreateDigest([FileContent(TARBALL_WRITER, script)]))
+    pex = await Get(
+        VenvPex,
+        PexRequest(
+            output_filename="write_tarball.pex",
+            internal_only=True,
+            interpreter_constraints=InterpreterConstraints(python_setup.interpreter_constraints),
+            sources=sources,
+            main=EntryPoint(TARBALL_WRITER[: -len(".py")]),
+            description="Build the model tarball writer",
+        ),
+    )
+    return TarballWriter(pex)
+
+
+@rule(desc="Package a Triton model tarball", level=LogLevel.DEBUG)
+async def package_triton_model(
+    field_set: TritonPackageFieldSet, writer: TarballWriter
+) -> BuiltPackage:
+    version, validated = await MultiGet(
+        Get(ArtifactVersion, ArtifactVersionRequest(field_set)),
+        Get(
+            ValidatedModelRepository,
+            ValidatedModelRepositoryRequest(Addresses([field_set.address])),
+        ),
+    )
+    repository = validated.repository
+    output = field_set.output_path.value or os.path.join(
+        field_set.address.spec_path,
+        tarball_name(field_set.resolved_model_name, version.version),
+    )
+    # The tarball's modes come from the digest: modes on disk in the sandbox are not reliable
+    # (see write_tarball.py).
+    repository_entries = await Get(DigestEntries, Digest, repository.digest)
+    executables = "".join(
+        f"{e.path}\n" for e in repository_entries if isinstance(e, FileEntry) and e.is_executable
+    )
+    prefixed, executables_file = await MultiGet(
+        Get(Digest, AddPrefix(repository.digest, REPOSITORY_DIR)),
+        Get(Digest, CreateDigest([FileContent(EXECUTABLES_FILE, executables.encode("utf-8"))])),
+    )
+    input_digest = await Get(Digest, MergeDigests([prefixed, executables_file]))
+    result = await Get(
+        ProcessResult,
+        VenvPexProcess(
+            writer.pex,
+            argv=(REPOSITORY_DIR, output, EXECUTABLES_FILE),
+            input_digest=input_digest,
+            output_files=(output,),
+            description=f"Write {output}",
+            level=LogLevel.DEBUG,
+        ),
+    )
+    entries = await Get(DigestEntries, Digest, result.output_digest)
+    tarball = next(e for e in entries if isinstance(e, FileEntry))
+    return BuiltPackage(
+        result.output_digest,
+        (
+            BuiltPackageArtifact(
+                output,
+                extra_log_lines=(
+                    f"    models: {', '.join(repository.model_names)}",
+                    f"    sha256: {tarball.file_digest.fingerprint}"
+                    f" ({tarball.file_digest.serialized_bytes_length} bytes)",
+                ),
+            ),
+        ),
+    )
+
+
+def rules() -> Iterable:
+    return (*collect_rules(), UnionRule(PackageFieldSet, TritonPackageFieldSet))

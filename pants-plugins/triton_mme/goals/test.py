@@ -1,0 +1,290 @@
+"""`./pants test` for `triton_test` targets: which model each tests, batching, and the result.
+
+Tests that can share a server are partitioned together (as Pants' pytest runner does with
+`batch_compatibility_tag`), and each batch (at most `[test].batch_size` targets) runs against
+one Triton container. Pants reports one result per batch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable
+
+from pants.base.specs import DirLiteralSpec, RawSpecs
+from pants.core.goals.test import (
+    TestDebugRequest,
+    TestFieldSet,
+    TestRequest,
+    TestResult,
+    TestSubsystem,
+)
+from pants.core.util_rules.partitions import Partition, PartitionerType, Partitions
+from pants.engine.addresses import Address, Addresses, UnparsedAddressInputs
+from pants.engine.fs import DigestSubset, PathGlobs, RemovePrefix, Snapshot
+from pants.engine.process import FallibleProcessResult, InteractiveProcess, Process
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import (
+    FieldSet,
+    HydratedSources,
+    HydrateSourcesRequest,
+    InferDependenciesRequest,
+    InferredDependencies,
+    Targets,
+)
+from pants.engine.unions import UnionRule
+from pants.util.logging import LogLevel
+from triton_mme.util_rules.repository import TritonModelFieldSet
+from triton_mme.subsystems.triton_testing import TritonTestSubsystem
+from triton_mme.util_rules.triton_server import (
+    RESULTS_DIR,
+    ServedTarget,
+    TritonServerProcess,
+    TritonServerProcessRequest,
+)
+from triton_mme.target_types import (
+    TritonTestModelField,
+    TritonTestShareServerField,
+    TritonTestSourcesField,
+    TritonTestTimeoutField,
+)
+
+
+@dataclass(frozen=True)
+class TritonTestFieldSet(TestFieldSet):
+    required_fields = (TritonTestSourcesField,)
+
+    sources: TritonTestSourcesField
+    model: TritonTestModelField
+    timeout: TritonTestTimeoutField
+    share_server: TritonTestShareServerField
+
+
+class TritonTestRequest(TestRequest):
+    tool_subsystem = TritonTestSubsystem
+    field_set_type = TritonTestFieldSet
+    partitioner_type = PartitionerType.CUSTOM
+    supports_debug = True
+
+
+# ---------------------------------------------------------------------------------------------
+# Which model a test target tests
+
+
+@dataclass(frozen=True)
+class TestedModelRequest:
+    address: Address
+    model: str | None
+
+    __test__ = False
+
+
+@dataclass(frozen=True)
+class TestedModel:
+    address: Address
+
+    __test__ = False
+
+
+class TritonTestModelError(ValueError):
+    pass
+
+
+@rule(desc="Find the model under test", level=LogLevel.DEBUG)
+async def find_tested_model(request: TestedModelRequest) -> TestedModel:
+    if request.model:
+        addresses = await Get(
+            Addresses,
+            UnparsedAddressInputs(
+                [request.model],
+                owning_address=request.address,
+                description_of_origin=f"the `model` field of {request.address}",
+            ),
+        )
+        targets = await Get(Targets, Addresses, addresses)
+        where = f"`model={request.model!r}`"
+    else:
+        targets = await Get(
+            Targets,
+            RawSpecs(
+                dir_literals=(DirLiteralSpec(request.address.spec_path),),
+                description_of_origin=f"the directory of {request.address}",
+            ),
+        )
+        where = f"the directory {request.address.spec_path or '.'}/"
+    models = [t for t in targets if TritonModelFieldSet.is_applicable(t)]
+    if len(models) != 1:
+        found = ", ".join(str(t.address) for t in models) or "none"
+        raise TritonTestModelError(
+            f"{request.address}: a `triton_test` needs exactly one `triton_model` or "
+            f"`triton_ensemble` target in {where} (found: {found}). Put the `triton_test` in "
+            "the BUILD file of the model it tests, or set `model` to the model's address."
+        )
+    return TestedModel(models[0].address)
+
+
+@dataclass(frozen=True)
+class TritonTestDependenciesFieldSet(FieldSet):
+    required_fields = (TritonTestSourcesField, TritonTestModelField)
+
+    model: TritonTestModelField
+
+
+class InferTritonTestDependencies(InferDependenciesRequest):
+    infer_from = TritonTestDependenciesFieldSet
+
+
+@rule(desc="Infer the model a triton_test tests", level=LogLevel.DEBUG)
+async def infer_tested_model(request: InferTritonTestDependencies) -> InferredDependencies:
+    field_set = request.field_set
+    tested = await Get(TestedModel, TestedModelRequest(field_set.address, field_set.model.value))
+    return InferredDependencies([tested.address])
+
+
+# ---------------------------------------------------------------------------------------------
+# Partitions and batches
+
+
+@dataclass(frozen=True)
+class ServerPartitionMetadata:
+    """What a batch's targets must share to be served by one Triton container."""
+
+    shared: bool  # False: a target that asked for a server of its own
+
+    @property
+    def description(self) -> str | None:
+        return "one shared Triton server" if self.shared else "a Triton server of its own"
+
+
+def partition_field_sets(
+    field_sets: Iterable[TritonTestFieldSet],
+) -> list[Partition[TritonTestFieldSet, ServerPartitionMetadata]]:
+    shared: list[TritonTestFieldSet] = []
+    alone: list[Partition[TritonTestFieldSet, ServerPartitionMetadata]] = []
+    for field_set in sorted(field_sets, key=lambda fs: fs.address):
+        if field_set.share_server.value:
+            shared.append(field_set)
+        else:
+            alone.append(Partition((field_set,), ServerPartitionMetadata(shared=False)))
+    partitions = [Partition(tuple(shared), ServerPartitionMetadata(shared=True))] if shared else []
+    return partitions + alone
+
+
+@rule(desc="Partition Triton tests", level=LogLevel.DEBUG)
+async def partition_triton_tests(
+    request: TritonTestRequest.PartitionRequest[TritonTestFieldSet],
+) -> Partitions[TritonTestFieldSet, ServerPartitionMetadata]:
+    return Partitions(partition_field_sets(request.field_sets))
+
+
+def split_test_files(paths: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(case files, pytest files) of a target's sources; `.npy`/`.npz` are data, not cases."""
+    cases, pytest_files = [], []
+    for path in sorted(paths):
+        name = os.path.basename(path)
+        if name.endswith(".json"):
+            cases.append(path)
+        elif name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")):
+            pytest_files.append(path)
+    return tuple(cases), tuple(pytest_files)
+
+
+@dataclass(frozen=True)
+class ServedTestRequest:
+    """A `triton_test` (for `test` or `run`): its model and its test files."""
+
+    address: Address
+    model: TritonTestModelField
+    sources: TritonTestSourcesField
+
+
+@rule
+async def served_triton_test(request: ServedTestRequest) -> ServedTarget:
+    tested, sources = await MultiGet(
+        Get(TestedModel, TestedModelRequest(request.address, request.model.value)),
+        Get(HydratedSources, HydrateSourcesRequest(request.sources)),
+    )
+    case_files, pytest_files = split_test_files(sources.snapshot.files)
+    return ServedTarget(
+        address=request.address,
+        model_address=tested.address,
+        case_files=case_files,
+        pytest_files=pytest_files,
+        sources_digest=sources.snapshot.digest,
+    )
+
+
+def batch_timeout(
+    field_sets: Iterable[TritonTestFieldSet], test_subsystem: TestSubsystem
+) -> int | None:
+    """The sum of the targets' timeouts (as Pants' pytest runner does), or None for no limit."""
+    timeouts = [fs.timeout.calculate_from_global_options(test_subsystem) for fs in field_sets]
+    if not test_subsystem.timeouts or not any(timeouts):
+        return None
+    return sum(t or 0 for t in timeouts)
+
+
+@dataclass(frozen=True)
+class TritonTestBatchRequest:
+    field_sets: tuple[TritonTestFieldSet, ...]
+    description: str
+    mode: str  # "test" or "debug"
+
+
+@rule(desc="Set up a batch of Triton tests", level=LogLevel.DEBUG)
+async def triton_test_batch_process(
+    request: TritonTestBatchRequest, test_subsystem: TestSubsystem
+) -> TritonServerProcess:
+    targets = await MultiGet(
+        Get(ServedTarget, ServedTestRequest(fs.address, fs.model, fs.sources))
+        for fs in request.field_sets
+    )
+    return await Get(
+        TritonServerProcess,
+        TritonServerProcessRequest(
+            targets=tuple(targets),
+            mode=request.mode,
+            timeout_seconds=batch_timeout(request.field_sets, test_subsystem),
+            description=f"Run Triton tests: {request.description}",
+        ),
+    )
+
+
+@rule(desc="Run Triton tests", level=LogLevel.DEBUG)
+async def run_triton_tests(
+    batch: TritonTestRequest.Batch[TritonTestFieldSet, ServerPartitionMetadata],
+    test_subsystem: TestSubsystem,
+) -> TestResult:
+    setup = await Get(
+        TritonServerProcess, TritonTestBatchRequest(batch.elements, batch.debug_hint(), "test")
+    )
+    result = await Get(FallibleProcessResult, Process, setup.process)
+    results = await Get(
+        Snapshot, DigestSubset(result.output_digest, PathGlobs([f"{RESULTS_DIR}/**"]))
+    )
+    reports = await Get(Snapshot, RemovePrefix(results.digest, RESULTS_DIR))
+    return TestResult.from_batched_fallible_process_result(
+        result,
+        batch=batch,
+        output_setting=test_subsystem.output,
+        extra_output=reports,
+        log_extra_output=True,
+    )
+
+
+@rule(desc="Serve models for Triton tests interactively", level=LogLevel.DEBUG)
+async def debug_triton_tests(
+    batch: TritonTestRequest.Batch[TritonTestFieldSet, ServerPartitionMetadata]
+) -> TestDebugRequest:
+    setup = await Get(
+        TritonServerProcess, TritonTestBatchRequest(batch.elements, batch.debug_hint(), "debug")
+    )
+    return TestDebugRequest(InteractiveProcess.from_process(setup.process))
+
+
+def rules() -> Iterable:
+    return (
+        *collect_rules(),
+        *TritonTestRequest.rules(),
+        UnionRule(InferDependenciesRequest, InferTritonTestDependencies),
+    )

@@ -1,0 +1,121 @@
+"""Which env a python model runs in, and the hook that puts its archive into the model directory.
+
+The archive goes to the path config.pbtxt's `EXECUTION_ENV_PATH` names (relative to the model
+directory), so every tarball holding the model, and every test serving it, carries the env.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable
+
+from pants.base.specs import AncestorGlobSpec, RawSpecs, RecursiveGlobSpec
+from pants.engine.addresses import Address, AddressInput
+from pants.engine.fs import CreateDigest, Digest, DigestEntries, FileEntry
+from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.target import Targets, WrappedTarget, WrappedTargetRequest
+from pants.engine.unions import UnionRule
+from triton_mme.util_rules.env.build import PythonEnvArchive, PythonEnvArchiveRequest
+from triton_mme.util_rules.env.checks import (
+    EnvCheckError,
+    check_env_declared,
+    execution_env_path,
+)
+from triton_mme.target_types import ModelPythonEnvField, TritonPythonEnvTarget
+from triton_mme.util_rules.repository import ModelFiles, ModelFilesRequest
+
+PYTHON_BACKEND = "python"
+
+
+class PythonEnvModelFilesRequest(ModelFilesRequest):
+    required_fields = (ModelPythonEnvField,)
+
+
+@dataclass(frozen=True)
+class ModelEnvRequest:
+    model: Address
+
+
+@dataclass(frozen=True)
+class ModelEnv:
+    """The env target of a model, or None."""
+
+    env: Address | None
+
+
+def nearest_env(model: Address, candidates: Iterable[Address]) -> Address | None:
+    """The one env in the model's directory or below it, else in its nearest ancestor directory."""
+    model_dir = model.spec_path
+    candidates = sorted(set(candidates))
+    inside = [
+        a for a in candidates if a.spec_path == model_dir or a.spec_path.startswith(model_dir + "/")
+    ]
+    if not inside:
+        ancestors = [a for a in candidates if a not in inside]
+        nearest = max((len(a.spec_path) for a in ancestors), default=None)
+        inside = [a for a in ancestors if len(a.spec_path) == nearest]
+    if len(inside) > 1:
+        raise EnvCheckError(
+            f"{model} could use any of the envs {', '.join(str(a) for a in inside)}: name one "
+            'with `python_env="..."` in its BUILD file.'
+        )
+    return inside[0] if inside else None
+
+
+@rule
+async def find_model_env(request: ModelEnvRequest) -> ModelEnv:
+    wrapped = await Get(
+        WrappedTarget,
+        WrappedTargetRequest(request.model, description_of_origin="a Triton model"),
+    )
+    named = wrapped.target[ModelPythonEnvField].value
+    if named:
+        env = await Get(
+            Address,
+            AddressInput,
+            AddressInput.parse(
+                named,
+                relative_to=request.model.spec_path,
+                description_of_origin=f"the `python_env` field of {request.model}",
+            ),
+        )
+        return ModelEnv(env)
+    directory = request.model.spec_path
+    candidates = await Get(
+        Targets,
+        RawSpecs(
+            recursive_globs=(RecursiveGlobSpec(directory),),
+            ancestor_globs=(AncestorGlobSpec(directory),),
+            description_of_origin=f"the env of {request.model}",
+        ),
+    )
+    envs = [t.address for t in candidates if isinstance(t, TritonPythonEnvTarget)]
+    return ModelEnv(nearest_env(request.model, envs))
+
+
+@rule
+async def python_env_model_files(request: PythonEnvModelFilesRequest) -> ModelFiles:
+    config = request.config.message()
+    archive_path = execution_env_path(config, request.config.path)
+    if config.backend != PYTHON_BACKEND and not archive_path:
+        return ModelFiles(await Get(Digest, CreateDigest(())))
+    model_env = await Get(ModelEnv, ModelEnvRequest(request.field_set.address))
+    check_env_declared(request.field_set.address, request.config.path, archive_path, model_env.env)
+    if model_env.env is None or archive_path is None:
+        return ModelFiles(await Get(Digest, CreateDigest(())))
+    archive = await Get(PythonEnvArchive, PythonEnvArchiveRequest(model_env.env))
+    entries = await Get(DigestEntries, Digest, archive.digest)
+    placed = await Get(
+        Digest,
+        CreateDigest(
+            FileEntry(os.path.normpath(archive_path), e.file_digest)
+            for e in entries
+            if isinstance(e, FileEntry)
+        ),
+    )
+    return ModelFiles(placed)
+
+
+def rules() -> Iterable:
+    return (*collect_rules(), UnionRule(ModelFilesRequest, PythonEnvModelFilesRequest))
