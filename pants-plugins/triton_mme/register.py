@@ -9,7 +9,7 @@ from pants.engine.target import Target
 from pants.engine.unions import UnionRule
 from triton_mme import dependency_inference
 from triton_mme.goals import check, lint, package, publish, run, run_endpoint, tailor, test
-from triton_mme.subsystems import dvc
+from triton_mme.subsystems import dvc, tool
 from triton_mme.subsystems.conda import CondaSubsystem
 from triton_mme.subsystems.s3 import TritonPublishSubsystem
 from triton_mme.subsystems.triton import TritonSubsystem
@@ -26,7 +26,6 @@ from triton_mme.util_rules.env import build as env_build
 from triton_mme.util_rules.env import channel as env_channel
 from triton_mme.util_rules.env import lock as env_lock
 from triton_mme.util_rules.env import model_env
-from triton_mme.util_rules.env import tools as env_tools
 
 
 def target_types() -> Iterable[type[Target]]:
@@ -57,7 +56,7 @@ def rules() -> Iterable[Rule | UnionRule]:
         *triton_server.rules(),
         *test.rules(),
         *CondaSubsystem.rules(),
-        *env_tools.rules(),
+        *tool.rules(),
         *env_channel.rules(),
         *env_lock.rules(),
         *env_build.rules(),

@@ -12,10 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from pants.backend.python.subsystems.setup import PythonSetup
-from pants.backend.python.target_types import EntryPoint
-from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
-from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
+from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.engine.addresses import Addresses
 from pants.engine.fs import (
@@ -34,7 +31,9 @@ from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import Target
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
-from pants.util.resources import read_resource
+from triton_mme.subsystems import tool
+from triton_mme.subsystems.package import TarballWriterSubsystem
+from triton_mme.subsystems.tool import ScriptTool, ScriptToolRequest
 from triton_mme.target_types import (
     TritonArtifactVersionField,
     TritonConfigSourceField,
@@ -49,7 +48,6 @@ from triton_mme.util_rules.validation import (
     ValidatedModelRepositoryRequest,
 )
 
-TARBALL_WRITER = "write_tarball.py"
 REPOSITORY_DIR = "__model_repository"
 EXECUTABLES_FILE = "__executables.txt"
 
@@ -126,43 +124,17 @@ async def read_artifact_version(request: ArtifactVersionRequest) -> ArtifactVers
     return ArtifactVersion(check_artifact_version(text, contents[0].path))
 
 
-@dataclass(frozen=True)
-class TarballWriter:
-    """A PEX running `scripts/write_tarball.py` with the repo's Python (no requirements)."""
-
-    pex: VenvPex
-
-
-@rule(desc="Set up the model tarball writer", level=LogLevel.DEBUG)
-async def tarball_writer(python_setup: PythonSetup) -> TarballWriter:
-    script = read_resource("triton_mme.scripts", TARBALL_WRITER)
-    if not script:
-        raise ValueError(f"{TARBALL_WRITER} is missing from the triton_mme.scripts package.")
-    sources = await Get(Digest, CreateDigest([FileContent(TARBALL_WRITER, script)]))
-    pex = await Get(
-        VenvPex,
-        PexRequest(
-            output_filename="write_tarball.pex",
-            internal_only=True,
-            interpreter_constraints=InterpreterConstraints(python_setup.interpreter_constraints),
-            sources=sources,
-            main=EntryPoint(TARBALL_WRITER[: -len(".py")]),
-            description="Build the model tarball writer",
-        ),
-    )
-    return TarballWriter(pex)
-
-
 @rule(desc="Package a Triton model tarball", level=LogLevel.DEBUG)
 async def package_triton_model(
-    field_set: TritonPackageFieldSet, writer: TarballWriter
+    field_set: TritonPackageFieldSet, writer_subsystem: TarballWriterSubsystem
 ) -> BuiltPackage:
-    version, validated = await MultiGet(
+    version, validated, writer = await MultiGet(
         Get(ArtifactVersion, ArtifactVersionRequest(field_set)),
         Get(
             ValidatedModelRepository,
             ValidatedModelRepositoryRequest(Addresses([field_set.address])),
         ),
+        Get(ScriptTool, ScriptToolRequest, writer_subsystem.tool_request()),
     )
     repository = validated.repository
     output = field_set.output_path.value or os.path.join(
@@ -209,4 +181,9 @@ async def package_triton_model(
 
 
 def rules() -> Iterable:
-    return (*collect_rules(), UnionRule(PackageFieldSet, TritonPackageFieldSet))
+    return (
+        *collect_rules(),
+        *tool.rules(),
+        *TarballWriterSubsystem.rules(),
+        UnionRule(PackageFieldSet, TritonPackageFieldSet),
+    )

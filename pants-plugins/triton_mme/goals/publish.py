@@ -11,11 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pants.backend.python.subsystems.setup import PythonSetup
-from pants.backend.python.target_types import EntryPoint
-from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
-from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
-from pants.backend.python.util_rules.pex_requirements import PexRequirements, Resolve
+from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.core.goals.package import BuiltPackage
 from pants.core.goals.publish import (
     PublishFieldSet,
@@ -25,16 +21,16 @@ from pants.core.goals.publish import (
     PublishRequest,
 )
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import CreateDigest, Digest, DigestEntries, FileContent, FileEntry
+from pants.engine.fs import Digest, DigestEntries, FileEntry
 from pants.engine.process import InteractiveProcess, Process, ProcessCacheScope
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import Target
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
-from pants.util.resources import read_resource
 from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
 from triton_mme.util_rules.repository import TritonModelFieldSet
 from triton_mme.subsystems.s3 import S3Destination, TritonPublishSubsystem
+from triton_mme.subsystems.tool import ScriptTool, ScriptToolRequest
 from triton_mme.target_types import (
     TritonEnsembleMemberOnlyField,
     TritonEnsembleTarget,
@@ -43,7 +39,6 @@ from triton_mme.target_types import (
 )
 
 TARBALL_SUFFIX = ".tar.gz"
-_SCRIPT = "s3_publish.py"
 
 # What the standard AWS credential chain reads. Only the interactive upload process gets them:
 # interactive processes are never cached, and Pants logs them through Python, where the secrets
@@ -110,42 +105,6 @@ class TritonPublishFieldSet(TritonModelFieldSet, PublishFieldSet):
             {"publisher": "triton-s3", "model_name": self.resolved_model_name}
             | dict(super().get_output_data())
         )
-
-
-@dataclass(frozen=True)
-class S3PublishTool:
-    pex: VenvPex
-
-
-@rule(desc="Build the S3 publish tool (boto3)", level=LogLevel.DEBUG)
-async def build_s3_publish_tool(
-    subsystem: TritonPublishSubsystem, python_setup: PythonSetup
-) -> S3PublishTool:
-    script = await Get(
-        Digest,
-        CreateDigest([FileContent(_SCRIPT, read_resource("triton_mme.scripts", _SCRIPT))]),
-    )
-    resolve = subsystem.resolve
-    pex = await Get(
-        VenvPex,
-        PexRequest(
-            output_filename="s3_publish.pex",
-            internal_only=True,
-            requirements=PexRequirements(
-                ["boto3"],
-                from_superset=Resolve(resolve, use_entire_lockfile=False),
-                description_of_origin=f"the `{resolve}` resolve ([triton-publish].resolve)",
-            ),
-            interpreter_constraints=InterpreterConstraints(
-                python_setup.resolves_to_interpreter_constraints.get(
-                    resolve, python_setup.interpreter_constraints
-                )
-            ),
-            main=EntryPoint(_SCRIPT[: -len(".py")]),
-            sources=script,
-        ),
-    )
-    return S3PublishTool(pex)
 
 
 @dataclass(frozen=True)
@@ -255,7 +214,6 @@ def upload_argv(
 async def publish_triton_model(
     request: PublishTritonModelRequest,
     subsystem: TritonPublishSubsystem,
-    tool: S3PublishTool,
     git_commit: GitCommit,
 ) -> PublishProcesses:
     field_set = request.field_set
@@ -274,8 +232,9 @@ async def publish_triton_model(
         )
 
     destination = subsystem.chosen_destination()
-    environment = await Get(
-        EnvironmentVars, EnvironmentVarsRequest([*AWS_ENV_VARS, *subsystem.extra_env_vars])
+    environment, tool = await MultiGet(
+        Get(EnvironmentVars, EnvironmentVarsRequest([*AWS_ENV_VARS, *subsystem.extra_env_vars])),
+        Get(ScriptTool, ScriptToolRequest, subsystem.tool_request()),
     )
     env = upload_env(environment)
     to_publish = [(group.digest, tarball) for group in packaged for tarball in group.tarballs]

@@ -18,7 +18,6 @@ from triton_mme.goals import publish
 from triton_mme.goals.publish import (
     GitCommit,
     PublishTritonModelRequest,
-    S3PublishTool,
     Tarball,
     Tarballs,
     TarballsRequest,
@@ -27,6 +26,7 @@ from triton_mme.goals.publish import (
     upload_env,
 )
 from triton_mme.subsystems.s3 import PublishDestinationError, TritonPublishSubsystem
+from triton_mme.subsystems.tool import ScriptTool, ScriptToolRequest
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
 
 TARBALL_BYTES = b"not really a tarball, but bytes with a known sha256"
@@ -123,6 +123,7 @@ def publish_subsystem(destination: str | None = "staging") -> TritonPublishSubsy
         max_attempts=5,
         extra_env_vars=["HTTPS_PROXY"],
         resolve="boto3",
+        requirements=["boto3"],
     )
 
 
@@ -147,7 +148,7 @@ def run_publish(
             cache_scope=request.cache_scope,
         )
 
-    tool = S3PublishTool(
+    tool = ScriptTool(
         VenvPex(
             digest=EMPTY_DIGEST,
             append_only_caches=None,
@@ -163,7 +164,6 @@ def run_publish(
         rule_args=[
             PublishTritonModelRequest(fs, (BuiltPackage(EMPTY_DIGEST, ()),)),
             subsystem,
-            tool,
             GitCommit("0123abc"),
         ],
         mock_gets=[
@@ -172,6 +172,7 @@ def run_publish(
             ),
             MockGet(EnvironmentVars, (EnvironmentVarsRequest,), env_vars),
             MockGet(Process, (VenvPexProcess,), process),
+            MockGet(ScriptTool, (ScriptToolRequest,), lambda _: tool),
         ],
     )
 

@@ -1,6 +1,6 @@
 """`pants run` on a `triton_mme_endpoint`: the local MME's front service, in a PEX.
 
-The service (`triton_mme/scripts/local_mme/`, stdlib + boto3) runs from the `boto3` resolve
+The service (`triton_mme/scripts/local_mme/`, stdlib + boto3) is the `[local-mme]` tool. It runs
 on the host, in the repository root, and drives the `docker` client found on
 `[triton].docker_search_path`.
 """
@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib import resources
 
-from pants.backend.python.subsystems.setup import PythonSetup
 from pants.base.build_root import BuildRoot
-from pants.backend.python.target_types import EntryPoint
-from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
-from pants.backend.python.util_rules.pex import Pex, PexRequest
-from pants.backend.python.util_rules.pex_environment import PythonExecutable
-from pants.backend.python.util_rules.pex_requirements import PexRequirements, Resolve
 from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
-from pants.engine.fs import CreateDigest, Digest, FileContent
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import Get, collect_rules, rule
+from triton_mme.subsystems import tool
+from triton_mme.subsystems.local_mme import LocalMmeSubsystem
+from triton_mme.subsystems.tool import ForegroundToolRequest
 from triton_mme.target_types import (
     EndpointNameField,
     MaxBytesField,
@@ -32,11 +27,6 @@ from triton_mme.target_types import (
 )
 from triton_mme.subsystems.triton import TritonSubsystem
 from triton_mme.util_rules.docker import DockerClient
-
-RESOLVE = "boto3"
-SERVER_PACKAGE = "triton_mme.scripts.local_mme"
-SERVER_MODULE = f"{SERVER_PACKAGE}.server"
-PEX_NAME = "local_mme.pex"
 
 
 @dataclass(frozen=True)
@@ -93,47 +83,22 @@ def server_args(
     return tuple(args)
 
 
-def _server_sources() -> list[FileContent]:
-    package_dir = resources.files(SERVER_PACKAGE)
-    return [
-        FileContent(f"{SERVER_PACKAGE.replace('.', '/')}/{entry.name}", entry.read_bytes())
-        for entry in sorted(package_dir.iterdir(), key=lambda e: e.name)
-        if entry.name.endswith(".py") and not entry.name.endswith("_test.py")
-    ]
-
-
 @rule(desc="Start a local SageMaker multi-model endpoint")
 async def run_local_mme(
     field_set: TritonMmeEndpointFieldSet,
     triton: TritonSubsystem,
-    python_setup: PythonSetup,
+    local_mme: LocalMmeSubsystem,
     buildroot: BuildRoot,
     docker: DockerClient,
 ) -> RunRequest:
     args = server_args(field_set, triton, buildroot.path, docker.path)
-    interpreter_constraints = InterpreterConstraints(
-        python_setup.resolves_to_interpreter_constraints.get(
-            RESOLVE, python_setup.interpreter_constraints
-        )
-    )
-    sources = await Get(Digest, CreateDigest(_server_sources()))
-    pex, python = await MultiGet(
-        Get(
-            Pex,
-            PexRequest(
-                output_filename=PEX_NAME,
-                internal_only=True,
-                requirements=PexRequirements(["boto3"], from_superset=Resolve(RESOLVE, False)),
-                interpreter_constraints=interpreter_constraints,
-                sources=sources,
-                main=EntryPoint(SERVER_MODULE),
-                description="Build the local MME front service",
-            ),
-        ),
-        Get(PythonExecutable, InterpreterConstraints, interpreter_constraints),
-    )
-    return RunRequest(digest=pex.digest, args=(python.path, f"{{chroot}}/{PEX_NAME}", *args))
+    return await Get(RunRequest, ForegroundToolRequest(local_mme.tool_request(), args=args))
 
 
 def rules():
-    return (*collect_rules(), *TritonMmeEndpointFieldSet.rules())
+    return (
+        *collect_rules(),
+        *tool.rules(),
+        *LocalMmeSubsystem.rules(),
+        *TritonMmeEndpointFieldSet.rules(),
+    )

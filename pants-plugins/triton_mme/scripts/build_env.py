@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
-import gzip
 import hashlib
 import json
 import os
@@ -25,7 +24,8 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
-from typing import IO, cast
+
+from triton_mme.scripts.deterministic_tar import gzipped_tar, member_order, normalized
 
 FIXED_MTIME = 315532800  # 1980-01-01
 
@@ -109,18 +109,6 @@ def install_pip(lock: dict, wheels: Path, prefix: Path) -> None:
         direct_url.unlink()
 
 
-def normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    info.pax_headers = {}  # conda-pack's carry the original mtimes
-    info.mtime = FIXED_MTIME
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    if info.isdir():
-        info.mode = 0o755
-    elif info.isfile():
-        info.mode = 0o755 if info.mode & 0o111 else 0o644
-    return info
-
-
 def is_packing_litter(name: str) -> bool:
     """Bytecode (it embeds the build prefix) and rattler's cache tag."""
     return name.endswith((".pyc", ".pyo")) or name == "CACHEDIR.TAG"
@@ -129,18 +117,12 @@ def is_packing_litter(name: str) -> bool:
 def repack(packed: Path, out: Path) -> list[str]:
     """Re-tars conda-pack's output deterministically; returns the member names."""
     with tarfile.open(packed, "r:*") as source:
-        members = sorted(
-            (m for m in source.getmembers() if not is_packing_litter(m.name)),
-            key=lambda m: m.name,
-        )
-        with open(out, "wb") as raw, gzip.GzipFile(
-            filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6
-        ) as compressed, tarfile.open(
-            fileobj=cast(IO[bytes], compressed), mode="w", format=tarfile.PAX_FORMAT
-        ) as target:
+        by_name = {m.name: m for m in source.getmembers() if not is_packing_litter(m.name)}
+        members = [by_name[name] for name in member_order(by_name)]
+        with gzipped_tar(str(out)) as target:
             for member in members:
                 content = source.extractfile(member) if member.isfile() else None
-                target.addfile(normalised(member), content)
+                target.addfile(normalized(member, FIXED_MTIME), content)
     return [m.name for m in members]
 
 

@@ -38,6 +38,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from triton_mme.scripts.deterministic_tar import normalized
+
 SUBDIR = "linux-64"
 FIXED_MTIME = 315532800  # 1980-01-01: zip and tar agree on it, and it is not 0.
 # Libraries of glibc itself: every Linux host has them; they are never copied into the env.
@@ -122,15 +124,6 @@ def make_relocatable(root: Path, original_prefix: Path) -> None:
         subprocess.run([patchelf, "--set-rpath", rpath, str(elf)], check=True)
 
 
-def tar_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    info.mtime = FIXED_MTIME
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    if info.isfile():
-        info.mode = 0o755 if info.mode & 0o111 else 0o644
-    return info
-
-
 def write_package(
     channel: Path, root: Path, index: dict, placeholders: dict[str, str], noarch: bool = False
 ) -> None:
@@ -162,6 +155,7 @@ def write_package(
         (info / "has_prefix").write_text(
             "".join(f"{placeholders[f]} text {f}\n" for f in sorted(placeholders))
         )
+    # Plain string order, not `member_order`: committed env locks pin these packages' sha256.
     members = sorted(
         str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink()
     )
@@ -170,7 +164,12 @@ def write_package(
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for member in members:
-            tar.add(root / member, arcname=member, recursive=False, filter=tar_filter)
+            tar.add(
+                root / member,
+                arcname=member,
+                recursive=False,
+                filter=lambda i: normalized(i, FIXED_MTIME),
+            )
     out.write_bytes(bz2.compress(buffer.getvalue(), 9))
     print(f"wrote {out.relative_to(channel)} ({len(members)} files)", file=sys.stderr)
 

@@ -23,12 +23,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from triton_mme.scripts.triton_cases import CaseFileError, compare_output, load_case_file
-from triton_mme.scripts.triton_server import (
+from triton_mme.scripts.triton_container import (
+    ContainerError,
     Interrupted,
-    Server,
-    ServerError,
-    ServerSettings,
     install_signal_handlers,
+)
+from triton_mme.scripts.triton_server import (
+    Server,
+    ServerSettings,
     model_log_errors,
     start_server,
 )
@@ -359,7 +361,7 @@ def main(manifest_path: str) -> int:
                     serve_forever(server, [s.model for s in specs if s.model not in errors])
             finally:
                 server_log = server.log()
-    except ServerError as e:
+    except ContainerError as e:
         print(f"Could not start Triton ({settings.image}): {e}", file=sys.stderr, flush=True)
         exit_code = 2
     except Interrupted as e:

@@ -1,21 +1,13 @@
 """A Triton container for one test batch: start, load models, report load errors, always remove.
 
-Runs inside the `triton-client` PEX (stdlib only here). The container is labelled with its owner
-(`<hostname>:<pid>`) and an expiry time; every start first removes containers whose owner process
-on this host is gone (or, started from another host, whose expiry passed), and a detached
-watchdog removes ours if this process is killed without a chance to clean up (SIGKILL, a killed
-Pants daemon).
+Runs inside the `triton-client` PEX (stdlib only here). The container's lifecycle (owner labels,
+stale sweep, watchdog, expiry) is `triton_container.py`'s, shared with the local MME.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,34 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
-OWNER_LABEL = "triton_mme.owner"
-EXPIRES_LABEL = "triton_mme.expires"
+from triton_mme.scripts.triton_container import (
+    ContainerError,
+    container_log,
+    docker,
+    host_port,
+    is_running,
+    owned_container,
+    tail,
+)
+
 HTTP_PORT, GRPC_PORT = 8000, 8001
 POLL_SECONDS = 0.1
-ENSURE_DOCKER_HINT = (
-    "Start a Docker engine with `scripts/ensure-docker` (or your usual way), then retry."
-)
-MISSING_IMAGE_HINT = (
-    "Build or pull the image named by `[triton].image` in pants.toml (the CPU stand-in: "
-    "`build-support/triton-standin/build`), then retry."
-)
-
-
-class ServerError(Exception):
-    """The server could not be started; the message says why and how to fix it."""
-
-
-class Interrupted(BaseException):
-    """SIGTERM/SIGINT/SIGHUP: unwind through `finally` blocks so the container is removed."""
-
-
-def raise_interrupted(signum: int, _frame: Any) -> None:
-    raise Interrupted(signal.Signals(signum).name)
-
-
-def install_signal_handlers() -> None:
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, raise_interrupted)
 
 
 @dataclass(frozen=True)
@@ -74,85 +50,6 @@ class ServerSettings:
         )
 
 
-def docker(settings: ServerSettings, *args: str, check: bool = True) -> str:
-    result = subprocess.run(
-        [settings.docker, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL
-    )
-    if check and result.returncode != 0:
-        message = result.stderr.strip() or result.stdout.strip()
-        if "Cannot connect to the Docker daemon" in message or "docker daemon" in message.lower():
-            raise ServerError(f"no Docker engine answers: {message}\n{ENSURE_DOCKER_HINT}")
-        if "No such image" in message or "Unable to find image" in message:
-            raise ServerError(f"image {settings.image} is missing: {message}\n{MISSING_IMAGE_HINT}")
-        raise ServerError(f"`docker {' '.join(args[:2])}` failed: {message}")
-    return result.stdout
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_containers(settings: ServerSettings) -> list[str]:
-    """Remove our containers whose owner on this host died, or whose expiry passed elsewhere."""
-    listing = docker(
-        settings,
-        "ps",
-        "-a",
-        "--filter",
-        f"label={OWNER_LABEL}",
-        "--format",
-        f'{{{{.ID}}}} {{{{.Label "{OWNER_LABEL}"}}}} {{{{.Label "{EXPIRES_LABEL}"}}}}',
-    )
-    host, now, stale = socket.gethostname(), time.time(), []
-    for line in listing.splitlines():
-        container_id, owner, expires = (line.split(" ") + ["", ""])[:3]
-        owner_host, _, owner_pid = owner.rpartition(":")
-        if owner_host == host and owner_pid.isdigit():
-            # On this host the owner's pid is the truth: a long run may outlive its expiry.
-            is_stale = not pid_alive(int(owner_pid))
-        else:
-            # Another host (a shared remote engine): only the expiry can tell.
-            is_stale = expires.replace(".", "", 1).isdigit() and float(expires) < now
-        if is_stale:
-            stale.append(container_id)
-    if stale:
-        docker(settings, "rm", "-f", "-v", *stale, check=False)
-    return stale
-
-
-def start_watchdog(settings: ServerSettings, container_id: str) -> subprocess.Popen:
-    """A detached process that removes the container once this process is gone."""
-    return subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "--watch", str(os.getpid()), container_id],
-        env={**os.environ, "TRITON_MME_DOCKER": settings.docker},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # outlives this process group when Pants kills it
-        close_fds=True,
-    )
-
-
-def watch(owner_pid: int, container_id: str) -> None:
-    docker_path = os.environ["TRITON_MME_DOCKER"]
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    while pid_alive(owner_pid):
-        time.sleep(0.5)
-    subprocess.run(
-        [docker_path, "rm", "-f", "-v", container_id],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 @dataclass
 class Server:
     settings: ServerSettings
@@ -169,12 +66,7 @@ class Server:
         return f"127.0.0.1:{self.grpc_port}"
 
     def log(self) -> str:
-        result = subprocess.run(
-            [self.settings.docker, "logs", self.container_id],
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-        )
-        return (result.stdout + result.stderr).decode("utf-8", errors="replace")
+        return container_log(self.settings.docker, self.container_id)
 
     def request(self, method: str, path: str, timeout: float = 5.0) -> tuple[int, Any]:
         request = urllib.request.Request(
@@ -191,15 +83,7 @@ class Server:
             return status, body.decode("utf-8", errors="replace")
 
     def is_running(self) -> bool:
-        state = docker(
-            self.settings,
-            "inspect",
-            "--format",
-            "{{.State.Running}}",
-            self.container_id,
-            check=False,
-        )
-        return state.strip() == "true"
+        return is_running(self.settings.docker, self.container_id)
 
     def wait_until_live(self) -> None:
         deadline = time.monotonic() + self.settings.startup_timeout
@@ -210,11 +94,11 @@ class Server:
             except (urllib.error.URLError, ConnectionError, OSError):
                 pass
             if not self.is_running():
-                raise ServerError(
+                raise ContainerError(
                     f"the Triton container exited during startup. Its log:\n{tail(self.log())}"
                 )
             time.sleep(POLL_SECONDS)
-        raise ServerError(
+        raise ContainerError(
             f"Triton did not answer /v2/health/live within {self.settings.startup_timeout:g}s "
             f"([triton].startup_timeout). Its log:\n{tail(self.log())}"
         )
@@ -238,10 +122,6 @@ class Server:
         return body if status == 200 and isinstance(body, list) else []
 
 
-def tail(log: str, lines: int = 40) -> str:
-    return "\n".join(log.rstrip().splitlines()[-lines:])
-
-
 def model_log_errors(log: str, model_names: Sequence[str]) -> list[str]:
     """Triton's own error lines (`E...`) about the given models, e.g. a member of an ensemble."""
     quoted = tuple(f"'{name}'" for name in model_names)
@@ -251,16 +131,7 @@ def model_log_errors(log: str, model_names: Sequence[str]) -> list[str]:
 @contextlib.contextmanager
 def start_server(settings: ServerSettings, repository_dir: str) -> Iterator[Server]:
     """A live server for the models in `repository_dir`; its container goes away on exit."""
-    remove_stale_containers(settings)
-    owner = f"{socket.gethostname()}:{os.getpid()}"
-    expires = str(int(time.time() + settings.startup_timeout + settings.lifetime))
-    container_id = docker(
-        settings,
-        "create",
-        "--label",
-        f"{OWNER_LABEL}={owner}",
-        "--label",
-        f"{EXPIRES_LABEL}={expires}",
+    create_args = (
         # Loopback only, ephemeral host ports: parallel runs never collide.
         "-p",
         f"127.0.0.1::{HTTP_PORT}",
@@ -274,35 +145,18 @@ def start_server(settings: ServerSettings, repository_dir: str) -> Iterator[Serv
         # gets its own error, and the others still run.
         "--model-control-mode=explicit",
         *settings.server_args,
-    ).strip()
-    watchdog = start_watchdog(settings, container_id)
-    try:
+    )
+    lifetime = settings.startup_timeout + settings.lifetime
+    with owned_container(settings.docker, lifetime, create_args) as container_id:
         # `docker cp` instead of a bind mount: works with remote engines too, and the sandbox
         # directory may vanish (or be unreadable to the engine) while the container runs.
-        docker(settings, "cp", f"{repository_dir}/.", f"{container_id}:/models")
-        docker(settings, "start", container_id)
+        docker(settings.docker, "cp", f"{repository_dir}/.", f"{container_id}:/models")
+        docker(settings.docker, "start", container_id)
         server = Server(
             settings,
             container_id,
-            http_port=_host_port(settings, container_id, HTTP_PORT),
-            grpc_port=_host_port(settings, container_id, GRPC_PORT),
+            http_port=host_port(settings.docker, container_id, HTTP_PORT),
+            grpc_port=host_port(settings.docker, container_id, GRPC_PORT),
         )
         server.wait_until_live()
         yield server
-    finally:
-        docker(settings, "rm", "-f", "-v", container_id, check=False)
-        watchdog.kill()
-        watchdog.wait()
-
-
-def _host_port(settings: ServerSettings, container_id: str, port: int) -> int:
-    mapping = docker(settings, "port", container_id, f"{port}/tcp").splitlines()
-    for line in mapping:
-        host, _, host_port = line.strip().rpartition(":")
-        if host in ("127.0.0.1", "0.0.0.0") and host_port.isdigit():
-            return int(host_port)
-    raise ServerError(f"Docker published no host port for the container's port {port}: {mapping}")
-
-
-if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--watch":
-    watch(int(sys.argv[2]), sys.argv[3])

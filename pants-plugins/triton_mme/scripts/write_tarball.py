@@ -15,12 +15,13 @@ store, read-only and executable, whatever the digest records.
 
 from __future__ import annotations
 
-import gzip
 import os
 import stat
 import sys
 import tarfile
-from typing import IO, Iterator, cast
+from typing import Iterator
+
+from triton_mme.scripts.deterministic_tar import gzipped_tar, member_order, normalized
 
 MTIME = 0
 COMPRESS_LEVEL = 6
@@ -37,34 +38,25 @@ def members(root: str) -> Iterator[str]:
         for name in dirnames + filenames:
             path = name if relative == "." else os.path.join(relative, name)
             found.append(path.replace(os.sep, "/"))
-    return iter(sorted(found, key=lambda p: p.split("/")))
+    return iter(member_order(found))
 
 
 def normalized_info(root: str, path: str, executables: frozenset[str]) -> tarfile.TarInfo:
     """The tar header for `path` with everything that depends on the machine made constant."""
     status = os.lstat(os.path.join(root, path))
     info = tarfile.TarInfo(path)
-    info.mtime = MTIME
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
     if stat.S_ISDIR(status.st_mode):
         info.type = tarfile.DIRTYPE
-        info.mode = 0o755
     elif stat.S_ISREG(status.st_mode):
         info.type = tarfile.REGTYPE
         info.size = status.st_size
-        info.mode = 0o755 if path in executables else 0o644
     else:
         raise ValueError(f"{path}: only files and directories can go into a model tarball")
-    return info
+    return normalized(info, MTIME, executable=path in executables)
 
 
 def write_tarball(root: str, output: str, executables: frozenset[str]) -> None:
-    with open(output, "wb") as raw, gzip.GzipFile(
-        filename="", mode="wb", fileobj=raw, compresslevel=COMPRESS_LEVEL, mtime=MTIME
-    ) as compressed, tarfile.open(
-        fileobj=cast(IO[bytes], compressed), mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8"
-    ) as tar:
+    with gzipped_tar(output, COMPRESS_LEVEL) as tar:
         for path in members(root):
             info = normalized_info(root, path, executables)
             if info.isdir():

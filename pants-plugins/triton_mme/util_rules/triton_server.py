@@ -1,7 +1,7 @@
 """The process that serves a batch of models with a real Triton in Docker (for `test` and `run`).
 
 Three small rules feed one `Process`: `DockerClient` and `TritonImage` (`util_rules/docker.py`),
-and `TritonTestRunner`, the `triton-client` resolve PEX with the scripts in `triton_mme/scripts`.
+and the `[triton-test]` tool (`scripts/run_triton_tests.py`, built by `subsystems/tool.py`).
 
 The process's inputs are the model repository (the bytes `package` ships), the test files, the
 image ID and the options, so Pants caches its result: re-running unchanged tests starts nothing.
@@ -13,73 +13,26 @@ import json
 from dataclasses import dataclass
 from typing import Iterable
 
-from pants.backend.python.subsystems.setup import PythonSetup
-from pants.backend.python.target_types import EntryPoint
-from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
-from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
-from pants.backend.python.util_rules.pex_requirements import PexRequirements, Resolve
+from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
+from pants.core.goals.run import RunRequest
 from pants.engine.process import Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
-from pants.util.resources import read_resource
 from triton_mme.util_rules.repository import ModelRepository, ModelRepositoryRequest
+from triton_mme.subsystems import tool
+from triton_mme.subsystems.tool import ForegroundToolRequest, ScriptTool, ScriptToolRequest
 from triton_mme.subsystems.triton import TritonSubsystem
+from triton_mme.subsystems.triton_client import TritonClientSubsystem
 from triton_mme.util_rules.docker import DockerClient, TritonImage
 
-# The resolve whose lockfile pins tritonclient, numpy and pytest for the runner (pants.toml).
-CLIENT_RESOLVE = "triton-client"
-CLIENT_REQUIREMENTS = ("tritonclient[http,grpc]", "numpy", "pytest")
-SCRIPTS_PACKAGE = "triton_mme.scripts"
-SCRIPTS = ("run_triton_tests.py", "triton_server.py", "triton_cases.py", "triton_pytest_plugin.py")
 REPOSITORY_DIR = "model_repository"
 RESULTS_DIR = "triton_test_results"
 MANIFEST = "manifest.json"
 # Grace beyond the script's own deadline, so it can report and remove its container itself.
 CLEANUP_GRACE_SECONDS = 30
-
-
-@dataclass(frozen=True)
-class TritonTestRunner:
-    pex: VenvPex
-
-
-@rule(desc="Build the Triton test runner", level=LogLevel.DEBUG)
-async def build_test_runner(python_setup: PythonSetup) -> TritonTestRunner:
-    package_dir = SCRIPTS_PACKAGE.replace(".", "/")
-    scripts = await Get(
-        Digest,
-        CreateDigest(
-            [
-                FileContent("triton_mme/__init__.py", b""),
-                FileContent(f"{package_dir}/__init__.py", b""),
-                *(
-                    FileContent(f"{package_dir}/{name}", read_resource(SCRIPTS_PACKAGE, name))
-                    for name in SCRIPTS
-                ),
-            ]
-        ),
-    )
-    constraints = python_setup.resolves_to_interpreter_constraints.get(
-        CLIENT_RESOLVE, python_setup.interpreter_constraints
-    )
-    pex = await Get(
-        VenvPex,
-        PexRequest(
-            output_filename="triton_test_runner.pex",
-            internal_only=True,
-            requirements=PexRequirements(
-                CLIENT_REQUIREMENTS,
-                from_superset=Resolve(CLIENT_RESOLVE, use_entire_lockfile=False),
-                description_of_origin="the triton_test runner",
-            ),
-            interpreter_constraints=InterpreterConstraints(constraints),
-            main=EntryPoint(f"{SCRIPTS_PACKAGE}.run_triton_tests"),
-            sources=scripts,
-        ),
-    )
-    return TritonTestRunner(pex)
 
 
 @dataclass(frozen=True)
@@ -150,14 +103,21 @@ def manifest_json(
     ).encode()
 
 
-@rule(desc="Set up a Triton server process", level=LogLevel.DEBUG)
-async def triton_server_process(
+@dataclass(frozen=True)
+class TritonServerInputs:
+    """The runner's sandbox (manifest, model repository, test files) and its environment."""
+
+    digest: Digest
+    env: FrozenDict[str, str]
+
+
+@rule(desc="Set up a Triton server's inputs", level=LogLevel.DEBUG)
+async def triton_server_inputs(
     request: TritonServerProcessRequest,
     triton: TritonSubsystem,
     docker: DockerClient,
     image: TritonImage,
-    runner: TritonTestRunner,
-) -> TritonServerProcess:
+) -> TritonServerInputs:
     model_addresses = sorted({t.model_address for t in request.targets})
     repository, *own_repositories = await MultiGet(
         Get(ModelRepository, ModelRepositoryRequest(Addresses(model_addresses))),
@@ -190,6 +150,17 @@ async def triton_server_process(
             ]
         ),
     )
+    return TritonServerInputs(input_digest, docker.env)
+
+
+@rule(desc="Set up a Triton server process", level=LogLevel.DEBUG)
+async def triton_server_process(
+    request: TritonServerProcessRequest, triton: TritonSubsystem, runner: TritonClientSubsystem
+) -> TritonServerProcess:
+    inputs, tool = await MultiGet(
+        Get(TritonServerInputs, TritonServerProcessRequest, request),
+        Get(ScriptTool, ScriptToolRequest, runner.tool_request()),
+    )
     # The script enforces the tests' timeout itself; start-up (live, then loading) may take up to
     # twice `startup_timeout`; the grace lets it report and remove its container.
     timeout = (
@@ -200,11 +171,11 @@ async def triton_server_process(
     process = await Get(
         Process,
         VenvPexProcess(
-            runner.pex,
+            tool.pex,
             argv=(MANIFEST,),
             description=request.description,
-            input_digest=input_digest,
-            extra_env=docker.env,
+            input_digest=inputs.digest,
+            extra_env=inputs.env,
             output_directories=(RESULTS_DIR,),
             timeout_seconds=timeout,
             level=LogLevel.DEBUG,
@@ -213,5 +184,21 @@ async def triton_server_process(
     return TritonServerProcess(process)
 
 
+@rule(desc="Set up a Triton server in the foreground", level=LogLevel.DEBUG)
+async def triton_server_in_foreground(
+    request: TritonServerProcessRequest, runner: TritonClientSubsystem
+) -> RunRequest:
+    inputs = await Get(TritonServerInputs, TritonServerProcessRequest, request)
+    return await Get(
+        RunRequest,
+        ForegroundToolRequest(
+            runner.tool_request(),
+            args=(f"{{chroot}}/{MANIFEST}",),
+            input_digest=inputs.digest,
+            extra_env=inputs.env,
+        ),
+    )
+
+
 def rules() -> Iterable:
-    return collect_rules()
+    return (*collect_rules(), *tool.rules(), *TritonClientSubsystem.rules())

@@ -44,7 +44,8 @@ from pants.engine.target import (
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 from triton_mme.util_rules.repository import ModelFiles, ModelFilesRequest
-from triton_mme.subsystems.dvc import DvcFetchTool, DvcSubsystem
+from triton_mme.subsystems.dvc import DvcSubsystem
+from triton_mme.subsystems.tool import ScriptTool, ScriptToolRequest
 from triton_mme.target_types import TritonWeightsField
 
 DVC_CONFIG = ".dvc/config"
@@ -236,10 +237,12 @@ class FetchedWeights:
 async def fetch_dvc_pointer(
     request: DvcFetchRequest,
     dvc: DvcSubsystem,
-    tool: DvcFetchTool,
     build_root: BuildRoot,
 ) -> FetchedWeights:
-    env = await Get(EnvironmentVars, EnvironmentVarsRequest(dvc.checked_env_vars()))
+    env, tool = await MultiGet(
+        Get(EnvironmentVars, EnvironmentVarsRequest(dvc.checked_env_vars())),
+        Get(ScriptTool, ScriptToolRequest, dvc.tool_request()),
+    )
     pointer = request.pointer
     dvc_dir = posixpath.join(build_root.path, ".dvc")
     result = await Get(

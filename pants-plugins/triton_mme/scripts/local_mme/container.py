@@ -3,15 +3,14 @@
 Triton runs as SageMaker MME runs it (`--allow-sagemaker=true --model-control-mode=explicit`).
 Extracted tarballs live in a host directory bind-mounted read-only at /opt/ml, so a model is
 loaded with `POST /models {"model_name": <TargetModel>, "url": "/opt/ml/cache/<dir>"}`.
-The container is labelled with its owner and removed on every exit path.
+The container's lifecycle (owner labels, stale sweep, watchdog) is `triton_container.py`'s,
+shared with test batches and `run`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -19,28 +18,19 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from triton_mme.scripts.triton_container import (
+    SERVE_LIFETIME,
+    ContainerError,
+    container_log,
+    docker,
+    host_port,
+    is_running,
+    owned_container,
+    tail,
+)
+
 SAGEMAKER_PORT = 8080
 CONTAINER_ROOT = "/opt/ml"
-OWNER_LABEL = "triton_mme.owner"
-
-
-class ContainerError(RuntimeError):
-    pass
-
-
-def owner_of_this_process() -> str:
-    """The owner label value: the host and pid, so leftovers of dead runs can be recognised."""
-    return f"local-mme-{socket.gethostname()}-{os.getpid()}"
-
-
-def _is_dead(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 @dataclass(frozen=True)
@@ -67,59 +57,22 @@ class TritonContainer:
         docker: str,
         image: str,
         host_root: Path,
-        owner: str,
         docker_run_args: list[str],
         server_args: list[str],
     ) -> None:
         self.docker = docker
         self.image = image
         self.host_root = host_root
-        self.owner = owner
         self.docker_run_args = docker_run_args
         self.server_args = server_args
         self.container_id: str | None = None
         self.base_url = ""
-
-    def _docker(self, *args: str, timeout: float = 120) -> str:
-        result = subprocess.run(
-            [self.docker, *args], capture_output=True, text=True, timeout=timeout
-        )
-        if result.returncode != 0:
-            raise ContainerError(
-                f"`docker {' '.join(args[:2])} ...` failed: {result.stderr.strip()}"
-            )
-        return result.stdout.strip()
-
-    def remove_leftovers(self) -> list[str]:
-        """Remove containers of earlier runs on this host whose process died (e.g. `kill -9`)."""
-        prefix = f"local-mme-{socket.gethostname()}-"
-        listed = self._docker(
-            "ps",
-            "-a",
-            "--filter",
-            f"label={OWNER_LABEL}",
-            "--format",
-            f'{{{{.ID}}}} {{{{.Label "{OWNER_LABEL}"}}}}',
-        )
-        leftovers = []
-        for line in listed.splitlines():
-            container_id, _, owner = line.partition(" ")
-            pid = owner[len(prefix) :]
-            if owner.startswith(prefix) and pid.isdigit() and _is_dead(int(pid)):
-                leftovers.append(container_id)
-        if leftovers:
-            self._docker("rm", "-f", *leftovers)
-        return leftovers
+        self._lifecycle = contextlib.ExitStack()
 
     def start(self, startup_timeout: float) -> None:
         (self.host_root / "models").mkdir(parents=True, exist_ok=True)
         (self.host_root / "cache").mkdir(parents=True, exist_ok=True)
-        self.container_id = self._docker(
-            "run",
-            "-d",
-            "--rm",
-            "--label",
-            f"{OWNER_LABEL}={self.owner}",
+        create_args = (
             "-p",
             f"127.0.0.1::{SAGEMAKER_PORT}",
             "-v",
@@ -134,14 +87,17 @@ class TritonContainer:
             "--exit-on-error=false",
             *self.server_args,
         )
-        port = self._docker("port", self.container_id, str(SAGEMAKER_PORT)).splitlines()[0]
-        self.base_url = f"http://127.0.0.1:{port.rsplit(':', 1)[1]}"
+        container_id = self._lifecycle.enter_context(
+            owned_container(self.docker, SERVE_LIFETIME, create_args)
+        )
+        self.container_id = container_id
+        docker(self.docker, "start", container_id)
+        self.base_url = f"http://127.0.0.1:{host_port(self.docker, container_id, SAGEMAKER_PORT)}"
         deadline = time.monotonic() + startup_timeout
         while time.monotonic() < deadline:
             if self.request("GET", "/ping", timeout=2).ok:
                 return
-            running = self._docker("inspect", "-f", "{{.State.Running}}", self.container_id)
-            if running != "true":
+            if not is_running(self.docker, container_id):
                 break
             time.sleep(0.25)
         raise ContainerError(
@@ -152,24 +108,12 @@ class TritonContainer:
     def logs(self, lines: int) -> str:
         if not self.container_id:
             return ""
-        result = subprocess.run(
-            [self.docker, "logs", "--tail", str(lines), self.container_id],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        return (result.stdout + result.stderr).strip()
+        return tail(container_log(self.docker, self.container_id), lines)
 
     def remove(self) -> None:
         """Remove the container; safe to call more than once, and from a signal handler."""
-        container_id, self.container_id = self.container_id, None
-        if container_id:
-            subprocess.run(
-                [self.docker, "rm", "-f", container_id],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=60,
-            )
+        self.container_id = None
+        self._lifecycle.close()
 
     def request(
         self,

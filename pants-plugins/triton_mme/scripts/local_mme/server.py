@@ -23,15 +23,12 @@ from types import FrameType
 from typing import Any
 
 from triton_mme.scripts.local_mme.budget import Budget
-from triton_mme.scripts.local_mme.container import (
-    ContainerError,
-    TritonContainer,
-    owner_of_this_process,
-)
+from triton_mme.scripts.local_mme.container import TritonContainer
 from triton_mme.scripts.local_mme.endpoint import MultiModelEndpoint, Reply, log
 from triton_mme.scripts.local_mme.metrics import Metrics, render
 from triton_mme.scripts.local_mme.sources import ModelSource, SourceError, open_source
 from triton_mme.scripts.local_mme.tarball import ExtractionLimits
+from triton_mme.scripts.triton_container import ContainerError, remove_stale_containers
 
 TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
 EXAMPLE_BODY = '{"inputs":[{"name":"INPUT0","datatype":"FP32","shape":[1],"data":[1.0]}]}'
@@ -185,7 +182,6 @@ def main(argv: list[str]) -> int:
         docker=args.docker,
         image=args.image,
         host_root=work_dir,
-        owner=owner_of_this_process(),
         docker_run_args=(["--shm-size=1g"] if args.docker_run_arg is None else args.docker_run_arg),
         server_args=args.server_arg,
     )
@@ -219,7 +215,7 @@ def main(argv: list[str]) -> int:
                 )
                 return 1
             server.daemon_threads = True
-        for leftover in container.remove_leftovers():
+        for leftover in remove_stale_containers(args.docker):
             log(f"removed container {leftover} left by an earlier run that was killed")
         log(f"starting Triton ({args.image}) ...")
         container.start(args.startup_timeout)

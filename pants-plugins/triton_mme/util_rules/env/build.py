@@ -47,7 +47,7 @@ from triton_mme.target_types import (
     LockfileSourceField,
     PythonEnvOutputPathField,
 )
-from triton_mme.util_rules.env.tools import BUILD_SCRIPT, CondaTools
+from triton_mme.subsystems.tool import ScriptTool, ScriptToolRequest
 from triton_mme.subsystems.conda import CondaSubsystem
 from triton_mme.subsystems.triton import TritonSubsystem
 
@@ -115,7 +115,6 @@ async def fetch_locked_files(request: LockedFilesRequest) -> LockedFiles:
 @rule(desc="Build a conda env archive", level=LogLevel.DEBUG)
 async def build_python_env(
     request: PythonEnvArchiveRequest,
-    tools: CondaTools,
     conda: CondaSubsystem,
     triton: TritonSubsystem,
 ) -> PythonEnvArchive:
@@ -132,18 +131,19 @@ async def build_python_env(
     )
     uses_offline = any(f.in_offline_channel for f in (*lock.conda, *lock.pip))
     channel = (await Get(OfflineChannel, OfflineChannelRequest())).digest if uses_offline else None
-    packages, wheels, lock_file = await MultiGet(
+    packages, wheels, lock_file, tools = await MultiGet(
         Get(LockedFiles, LockedFilesRequest(lock.conda, channel, "packages")),
         Get(LockedFiles, LockedFilesRequest(lock.pip, channel, "wheels")),
         Get(Digest, CreateDigest([FileContent("python_env.lock", lock.text)])),
+        Get(ScriptTool, ScriptToolRequest, conda.tool_request()),
     )
     prefix = os.path.join(conda.env_prefix_root, f"env-{lock.content_hash[:16]}")
     result = await Get(
         ProcessResult,
         VenvPexProcess(
             tools.pex,
-            argv=(
-                BUILD_SCRIPT,
+            argv=tools.argv(
+                "build_env",
                 "--lock=python_env.lock",
                 "--packages=packages",
                 "--wheels=wheels",
@@ -153,7 +153,7 @@ async def build_python_env(
             ),
             input_digest=await Get(
                 Digest,
-                MergeDigests([tools.scripts, packages.digest, wheels.digest, lock_file]),
+                MergeDigests([packages.digest, wheels.digest, lock_file]),
             ),
             extra_env={"PATH": "/usr/bin:/bin"},
             output_files=(ENV_ARCHIVE_NAME,),

@@ -23,7 +23,7 @@ from pants.engine.fs import (
 from pants.engine.process import Process, ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
-from triton_mme.util_rules.env.tools import CHANNEL_SCRIPT, CondaTools
+from triton_mme.subsystems.tool import ScriptTool, ScriptToolRequest
 from triton_mme.subsystems.conda import CondaSubsystem
 
 CHANNEL_DIR = "offline_channel"
@@ -71,10 +71,11 @@ def expand_python_prefix(configured: str, env: Mapping[str, str]) -> str:
 
 
 @rule(desc="Build the offline conda channel", level=LogLevel.DEBUG)
-async def build_offline_channel(
-    _: OfflineChannelRequest, conda: CondaSubsystem, tools: CondaTools
-) -> OfflineChannel:
-    env = await Get(EnvironmentVars, EnvironmentVarsRequest(["PYENV_ROOT", "HOME"]))
+async def build_offline_channel(_: OfflineChannelRequest, conda: CondaSubsystem) -> OfflineChannel:
+    env, tools = await MultiGet(
+        Get(EnvironmentVars, EnvironmentVarsRequest(["PYENV_ROOT", "HOME"])),
+        Get(ScriptTool, ScriptToolRequest, conda.tool_request()),
+    )
     python_prefix = expand_python_prefix(conda.offline_channel_python, env)
     wheels = [PinnedWheel.parse(pin) for pin in conda.offline_channel_wheels]
     downloads = await MultiGet(
@@ -86,8 +87,9 @@ async def build_offline_channel(
         ProcessResult,
         VenvPexProcess(
             tools.pex,
-            argv=(CHANNEL_SCRIPT, "fingerprint", f"--python-prefix={python_prefix}"),
-            input_digest=tools.scripts,
+            argv=tools.argv(
+                "build_offline_channel", "fingerprint", f"--python-prefix={python_prefix}"
+            ),
             description=f"Fingerprint the CPython install at {python_prefix}",
             level=LogLevel.DEBUG,
             cache_scope=ProcessCacheScope.PER_SESSION,
@@ -96,20 +98,19 @@ async def build_offline_channel(
     wheels_digest = await Get(
         Digest, AddPrefix(await Get(Digest, MergeDigests(downloads)), "wheels")
     )
-    inputs = await Get(Digest, MergeDigests([tools.scripts, wheels_digest]))
     process = await Get(
         Process,
         VenvPexProcess(
             tools.pex,
-            argv=(
-                CHANNEL_SCRIPT,
+            argv=tools.argv(
+                "build_offline_channel",
                 "build",
                 f"--python-prefix={python_prefix}",
                 f"--python-fingerprint={fingerprint.stdout.decode().strip()}",
                 "--wheels=wheels",
                 f"--out={CHANNEL_DIR}",
             ),
-            input_digest=inputs,
+            input_digest=wheels_digest,
             extra_env={"PATH": SYSTEM_PATH},
             output_directories=(CHANNEL_DIR,),
             description=(

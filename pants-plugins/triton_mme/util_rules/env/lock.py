@@ -47,7 +47,7 @@ from triton_mme.target_types import (
     RequirementsSourceField,
     TritonPythonEnvTarget,
 )
-from triton_mme.util_rules.env.tools import LOCK_SCRIPT, CondaTools
+from triton_mme.subsystems.tool import ScriptTool, ScriptToolRequest
 from triton_mme.subsystems.conda import OFFLINE_CHANNEL, CondaSubsystem
 
 LOCK_VERSION = 1
@@ -283,7 +283,7 @@ class GeneratedEnvLock:
 
 @rule(desc="Solve a conda env", level=LogLevel.DEBUG)
 async def solve_env(
-    request: EnvLockRequest, tools: CondaTools, global_options: GlobalOptions
+    request: EnvLockRequest, conda: CondaSubsystem, global_options: GlobalOptions
 ) -> GeneratedEnvLock:
     sources = request.sources
     inputs = sources.inputs
@@ -299,8 +299,8 @@ async def solve_env(
         "requirements_path": "requirements.txt",
         "has_requirements": inputs.has_requirements,
     }
+    tools = await Get(ScriptTool, ScriptToolRequest, conda.tool_request())
     digests = [
-        tools.scripts,
         await Get(
             Digest,
             CreateDigest(
@@ -318,7 +318,7 @@ async def solve_env(
         ProcessResult,
         VenvPexProcess(
             tools.pex,
-            argv=(LOCK_SCRIPT, "--request=request.json", "--out=python_env.lock"),
+            argv=tools.argv("lock_env", "--request=request.json", "--out=python_env.lock"),
             input_digest=await Get(Digest, MergeDigests(digests)),
             extra_env={"SSL_CERT_FILE": ca_certs, "PIP_CERT": ca_certs} if ca_certs else None,
             output_files=("python_env.lock",),
