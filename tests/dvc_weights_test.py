@@ -183,7 +183,9 @@ def write_model(rule_runner: RuleRunner, dvc_config: str, tracked: TrackedWeight
 
 
 def model_files(rule_runner: RuleRunner) -> dict[str, bytes]:
-    directory = rule_runner.request(ModelDirectory, [ModelDirectoryRequest(Address(MODEL))])
+    directory = rule_runner.request(
+        ModelDirectory, [ModelDirectoryRequest(rule_runner.get_target(Address(MODEL)))]
+    )
     contents = rule_runner.request(DigestContents, [directory.digest])
     return {file.path: file.content for file in contents}
 

@@ -321,7 +321,11 @@ class TritonTestTarget(Target):
 
 
 ENV_ARCHIVE_NAME = "python_env.tar.gz"
-LOCK_COMMAND = "./pants generate-env-locks"
+
+
+def lock_command(env_address: object) -> str:
+    """The command that (re)writes the lock of the env at `env_address`."""
+    return f"./pants generate-lockfiles --resolve={env_address}"
 
 
 class PythonVersionField(StringField):
@@ -382,7 +386,7 @@ class LockfileSourceField(SingleSourceField):
     help = help_text(
         f"""
         The env's lock file: every conda package and pip wheel with its exact URL and sha256.
-        Commit it. `{LOCK_COMMAND} <this target>` writes it; builds install only what it
+        Commit it. `{lock_command('<this target>')}` writes it; builds install only what it
         lists.
         """
     )
@@ -408,7 +412,8 @@ class TritonPythonEnvTarget(Target):
         A conda env for Triton python-backend models, shipped as `{ENV_ARCHIVE_NAME}` in each
         model directory that uses it (config.pbtxt's `EXECUTION_ENV_PATH`).
 
-        `{LOCK_COMMAND}` solves it into a lock file; `package` builds it from the lock alone,
+        `{lock_command('<address>')}` solves it into a lock file (every env is a resolve of
+        `generate-lockfiles`, named by its address); `package` builds it from the lock alone,
         reproducibly (the same lock gives the same archive bytes). A `triton_model` uses the env
         named by its `python_env` field, or the only env in its directory tree.
         """

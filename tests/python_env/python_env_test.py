@@ -93,7 +93,7 @@ def test_the_lock_is_current_and_solves_again_to_the_same_lock(
     root = checkouts[0]
     lock = root / ENV / "python_env.lock"
     committed = lock.read_text()
-    pants(root, "generate-env-locks", f"{ENV}:")
+    pants(root, "generate-lockfiles", f"--resolve={ENV}:python_env")
     assert json.loads(lock.read_text()) == json.loads(committed)
 
 
@@ -116,7 +116,7 @@ def test_a_changed_requirement_makes_the_lock_stale(
         )
         assert result.returncode != 0
         assert "python_env.lock is out of date" in result.stdout
-        assert f"./pants generate-env-locks {ENV}:python_env" in result.stdout
+        assert f"./pants generate-lockfiles --resolve={ENV}:python_env" in result.stdout
     finally:
         requirements.write_text(original)
 

@@ -14,6 +14,7 @@ from typing import Iterable
 
 from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.addresses import Addresses
 from pants.engine.fs import (
     AddPrefix,
@@ -96,8 +97,11 @@ class TritonPackageFieldSet(PackageFieldSet):
 
 
 @dataclass(frozen=True)
-class ArtifactVersionRequest:
+class ArtifactVersionRequest(EngineAwareParameter):
     field_set: TritonPackageFieldSet
+
+    def debug_hint(self) -> str:
+        return self.field_set.address.spec
 
 
 @dataclass(frozen=True)

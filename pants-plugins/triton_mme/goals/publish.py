@@ -20,6 +20,7 @@ from pants.core.goals.publish import (
     PublishProcesses,
     PublishRequest,
 )
+from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import Digest, DigestEntries, FileEntry
 from pants.engine.process import InteractiveProcess, Process, ProcessCacheScope
@@ -150,9 +151,12 @@ def artifact_version_of(file_name: str, model_name: str, address: str) -> str:
 
 
 @dataclass(frozen=True)
-class TarballsRequest:
+class TarballsRequest(EngineAwareParameter):
     field_set: TritonPublishFieldSet
     package: BuiltPackage
+
+    def debug_hint(self) -> str:
+        return self.field_set.address.spec
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pants.core.goals.test import (
     TestSubsystem,
 )
 from pants.core.util_rules.partitions import Partition, PartitionerType, Partitions
+from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.addresses import Address, Addresses, UnparsedAddressInputs
 from pants.engine.fs import DigestSubset, PathGlobs, RemovePrefix, Snapshot
 from pants.engine.process import FallibleProcessResult, InteractiveProcess, Process
@@ -72,11 +73,14 @@ class TritonTestRequest(TestRequest):
 
 
 @dataclass(frozen=True)
-class TestedModelRequest:
+class TestedModelRequest(EngineAwareParameter):
     address: Address
     model: str | None
 
     __test__ = False
+
+    def debug_hint(self) -> str:
+        return self.address.spec
 
 
 @dataclass(frozen=True)
@@ -190,12 +194,15 @@ def split_test_files(paths: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, 
 
 
 @dataclass(frozen=True)
-class ServedTestRequest:
+class ServedTestRequest(EngineAwareParameter):
     """A `triton_test` (for `test` or `run`): its model and its test files."""
 
     address: Address
     model: TritonTestModelField
     sources: TritonTestSourcesField
+
+    def debug_hint(self) -> str:
+        return self.address.spec
 
 
 @rule
@@ -225,10 +232,13 @@ def batch_timeout(
 
 
 @dataclass(frozen=True)
-class TritonTestBatchRequest:
+class TritonTestBatchRequest(EngineAwareParameter):
     field_sets: tuple[TritonTestFieldSet, ...]
     description: str
     mode: str  # "test" or "debug"
+
+    def debug_hint(self) -> str:
+        return self.description
 
 
 @rule(desc="Set up a batch of Triton tests", level=LogLevel.DEBUG)

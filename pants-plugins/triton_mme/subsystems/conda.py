@@ -50,7 +50,8 @@ class CondaSubsystem(ScriptToolBase):
             mirror: `https://conda.example.com/conda-forge`) or `{OFFLINE_CHANNEL}`: the channel
             built on this machine from its CPython and PyPI wheels (see
             `offline_channel_python` and `offline_channel_wheels`). Changing channels makes
-            existing locks stale: run `./pants generate-env-locks ::` after.
+            existing locks stale: run `./pants generate-lockfiles --resolve=<env address>` for each
+            env after (without `--resolve`, it rewrites every lockfile).
             """
         ),
     )

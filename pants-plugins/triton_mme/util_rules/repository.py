@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable
 
 from pants.engine.addresses import Address, Addresses
+from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.environment import EnvironmentName
 from pants.engine.fs import (
     AddPrefix,
@@ -34,8 +35,6 @@ from pants.engine.target import (
     Target,
     TransitiveTargets,
     TransitiveTargetsRequest,
-    WrappedTarget,
-    WrappedTargetRequest,
 )
 from pants.engine.unions import UnionMembership, union
 from triton_mme.model_config import is_ensemble, parse_model_config
@@ -102,14 +101,19 @@ async def read_model_config(field_set: TritonModelFieldSet) -> TritonModelConfig
 # Implementations run processes (DVC, conda builds): those need the environment in scope.
 @union(in_scope_types=[EnvironmentName])
 @dataclass(frozen=True)
-class ModelFilesRequest:
+class ModelFilesRequest(EngineAwareParameter):
     """Extra files that another concern puts into a model directory (weights, env archives).
 
     Implementations register with `UnionRule(ModelFilesRequest, Impl)` and return `ModelFiles`.
+    They read their own fields from `target` (the model's target).
     """
 
+    target: Target
     field_set: TritonModelFieldSet
     config: TritonModelConfig
+
+    def debug_hint(self) -> str:
+        return self.field_set.address.spec
 
     # Subclasses say which targets they contribute to.
     required_fields: ClassVar[tuple[type, ...]] = ()
@@ -127,8 +131,11 @@ class ModelFiles:
 
 
 @dataclass(frozen=True)
-class ModelDirectoryRequest:
-    address: Address
+class ModelDirectoryRequest(EngineAwareParameter):
+    target: Target
+
+    def debug_hint(self) -> str:
+        return self.target.address.spec
 
 
 @dataclass(frozen=True)
@@ -155,11 +162,7 @@ def version_folders(relative_paths: Iterable[str]) -> tuple[str, ...]:
 async def assemble_model_directory(
     request: ModelDirectoryRequest, union_membership: UnionMembership
 ) -> ModelDirectory:
-    wrapped = await Get(
-        WrappedTarget,
-        WrappedTargetRequest(request.address, description_of_origin="a Triton model directory"),
-    )
-    target = wrapped.target
+    target = request.target
     field_set = TritonModelFieldSet.create(target)
     config, sources = await MultiGet(
         Get(TritonModelConfig, TritonModelFieldSet, field_set),
@@ -178,7 +181,7 @@ async def assemble_model_directory(
     )
     relative_sources = await Get(Digest, RemovePrefix(version_sources, target.address.spec_path))
     contributions = await MultiGet(
-        Get(ModelFiles, ModelFilesRequest, request_type(field_set, config))
+        Get(ModelFiles, ModelFilesRequest, request_type(target, field_set, config))
         for request_type in union_membership.get(ModelFilesRequest)
         if request_type.is_applicable(target)
     )
@@ -209,10 +212,13 @@ async def assemble_model_directory(
 
 
 @dataclass(frozen=True)
-class ModelRepositoryRequest:
+class ModelRepositoryRequest(EngineAwareParameter):
     """The models that `roots` need, transitively (an ensemble and all of its steps)."""
 
     roots: Addresses
+
+    def debug_hint(self) -> str:
+        return ", ".join(address.spec for address in self.roots)
 
 
 @dataclass(frozen=True)
@@ -227,11 +233,12 @@ class ModelRepository:
 @rule
 async def assemble_model_repository(request: ModelRepositoryRequest) -> ModelRepository:
     transitive = await Get(TransitiveTargets, TransitiveTargetsRequest(request.roots))
-    model_addresses = sorted(
-        {t.address for t in transitive.closure if TritonModelFieldSet.is_applicable(t)}
+    models = sorted(
+        (t for t in transitive.closure if TritonModelFieldSet.is_applicable(t)),
+        key=lambda t: t.address,
     )
     directories = await MultiGet(
-        Get(ModelDirectory, ModelDirectoryRequest(address)) for address in model_addresses
+        Get(ModelDirectory, ModelDirectoryRequest(target)) for target in models
     )
     owners: dict[str, Address] = {}
     for directory in directories:

@@ -58,7 +58,7 @@ def write_models(rule_runner: RuleRunner) -> None:
 def test_model_directory_holds_config_and_version_files_only(rule_runner: RuleRunner) -> None:
     write_models(rule_runner)
     directory = rule_runner.request(
-        ModelDirectory, [ModelDirectoryRequest(Address("models/add_one"))]
+        ModelDirectory, [ModelDirectoryRequest(rule_runner.get_target(Address("models/add_one")))]
     )
     assert directory.model_name == "add_one"
     assert set(entries(rule_runner, directory.digest)) == {
@@ -80,7 +80,7 @@ def test_label_files_named_in_the_config_are_kept(rule_runner: RuleRunner) -> No
         }
     )
     directory = rule_runner.request(
-        ModelDirectory, [ModelDirectoryRequest(Address("models/add_one"))]
+        ModelDirectory, [ModelDirectoryRequest(rule_runner.get_target(Address("models/add_one")))]
     )
     assert set(entries(rule_runner, directory.digest)) == {
         "add_one/config.pbtxt",
@@ -92,7 +92,7 @@ def test_label_files_named_in_the_config_are_kept(rule_runner: RuleRunner) -> No
 def test_ensemble_without_version_folder_gets_an_empty_one(rule_runner: RuleRunner) -> None:
     write_models(rule_runner)
     directory = rule_runner.request(
-        ModelDirectory, [ModelDirectoryRequest(Address("models/pipeline"))]
+        ModelDirectory, [ModelDirectoryRequest(rule_runner.get_target(Address("models/pipeline")))]
     )
     assert directory.config.is_ensemble
     assert "pipeline/1/" in entries(rule_runner, directory.digest)

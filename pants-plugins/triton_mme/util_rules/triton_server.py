@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from pants.backend.python.util_rules.pex import VenvPexProcess
+from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
 from pants.core.goals.run import RunRequest
@@ -47,11 +48,14 @@ class ServedTarget:
 
 
 @dataclass(frozen=True)
-class TritonServerProcessRequest:
+class TritonServerProcessRequest(EngineAwareParameter):
     targets: tuple[ServedTarget, ...]
     mode: str  # "test", "debug" (test, then keep serving) or "serve"
     timeout_seconds: int | None = None
     description: str = "Triton"
+
+    def debug_hint(self) -> str:
+        return ", ".join(target.address.spec for target in self.targets)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping
 import yaml  # pants: no-infer-dep (PyYAML comes with Pants)
 from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.base.build_root import BuildRoot
+from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import (
     EMPTY_DIGEST,
@@ -38,8 +39,6 @@ from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
     HydratedSources,
     HydrateSourcesRequest,
-    WrappedTarget,
-    WrappedTargetRequest,
 )
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
@@ -221,9 +220,12 @@ class DvcWeightsRequest(ModelFilesRequest):
 
 
 @dataclass(frozen=True)
-class DvcFetchRequest:
+class DvcFetchRequest(EngineAwareParameter):
     pointer: DvcPointer
     input_digest: Digest  # `.dvc/config` and the pointer file, at their build-root paths
+
+    def debug_hint(self) -> str:
+        return self.pointer.path
 
 
 @dataclass(frozen=True)
@@ -275,11 +277,8 @@ def _file_digests(entries: Iterable[Any]) -> dict[str, FileDigest]:
 @rule
 async def dvc_model_weights(request: DvcWeightsRequest) -> ModelFiles:
     address = request.field_set.address
-    wrapped = await Get(
-        WrappedTarget, WrappedTargetRequest(address, description_of_origin="DVC weights")
-    )
     pointer_sources, model_sources = await MultiGet(
-        Get(HydratedSources, HydrateSourcesRequest(wrapped.target[TritonWeightsField])),
+        Get(HydratedSources, HydrateSourcesRequest(request.target[TritonWeightsField])),
         Get(HydratedSources, HydrateSourcesRequest(request.field_set.sources)),
     )
     if not pointer_sources.snapshot.files:

@@ -185,7 +185,7 @@ def write_model(rule_runner: RuleRunner, files: dict[str, str]) -> None:
 def test_model_without_pointers_needs_no_dvc(rule_runner: RuleRunner) -> None:
     write_model(rule_runner, {})
     directory = rule_runner.request(
-        ModelDirectory, [ModelDirectoryRequest(Address("models/add_one"))]
+        ModelDirectory, [ModelDirectoryRequest(rule_runner.get_target(Address("models/add_one")))]
     )
     assert directory.model_name == "add_one"
 
@@ -193,10 +193,16 @@ def test_model_without_pointers_needs_no_dvc(rule_runner: RuleRunner) -> None:
 def test_malformed_pointer_fails_the_model_directory(rule_runner: RuleRunner) -> None:
     write_model(rule_runner, {".dvc/config": "", "models/add_one/1/model.onnx.dvc": "outs: []\n"})
     with engine_error(DvcPointerError, contains="models/add_one/1/model.onnx.dvc: it has no"):
-        rule_runner.request(ModelDirectory, [ModelDirectoryRequest(Address("models/add_one"))])
+        rule_runner.request(
+            ModelDirectory,
+            [ModelDirectoryRequest(rule_runner.get_target(Address("models/add_one")))],
+        )
 
 
 def test_pointers_without_dvc_config_say_how_to_set_one_up(rule_runner: RuleRunner) -> None:
     write_model(rule_runner, {"models/add_one/1/model.onnx.dvc": FILE_POINTER})
     with engine_error(WeightsError, contains="there is no .dvc/config at the repo root"):
-        rule_runner.request(ModelDirectory, [ModelDirectoryRequest(Address("models/add_one"))])
+        rule_runner.request(
+            ModelDirectory,
+            [ModelDirectoryRequest(rule_runner.get_target(Address("models/add_one")))],
+        )

@@ -14,6 +14,7 @@ from typing import Iterable
 
 from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.addresses import Address
 from pants.engine.fs import (
     AddPrefix,
@@ -43,9 +44,9 @@ from triton_mme.util_rules.env.lock import (
 )
 from triton_mme.target_types import (
     ENV_ARCHIVE_NAME,
-    LOCK_COMMAND,
     LockfileSourceField,
     PythonEnvOutputPathField,
+    lock_command,
 )
 from triton_mme.subsystems.tool import ScriptTool, ScriptToolRequest
 from triton_mme.subsystems.conda import CondaSubsystem
@@ -53,8 +54,11 @@ from triton_mme.subsystems.triton import TritonSubsystem
 
 
 @dataclass(frozen=True)
-class PythonEnvArchiveRequest:
+class PythonEnvArchiveRequest(EngineAwareParameter):
     address: Address
+
+    def debug_hint(self) -> str:
+        return self.address.spec
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ async def build_python_env(
     if lock is None:
         raise StaleLockError(
             f"{request.address} has no lock file ({sources.lock_path}). Run "
-            f"`{LOCK_COMMAND} {request.address}` and commit the file it writes."
+            f"`{lock_command(request.address)}` and commit the file it writes."
         )
     check_lock_is_current(lock, sources.inputs, request.address)
     check_stub_python(

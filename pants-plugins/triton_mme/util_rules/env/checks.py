@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from pants.engine.addresses import Address
-from triton_mme.target_types import ENV_ARCHIVE_NAME
+from triton_mme.target_types import ENV_ARCHIVE_NAME, lock_command
 
 EXECUTION_ENV_PATH = "EXECUTION_ENV_PATH"
 MODEL_DIRECTORY_TOKEN = "$$TRITON_MODEL_DIRECTORY/"
@@ -73,7 +73,7 @@ def check_stub_python(
     raise EnvCheckError(
         f"{env} is a Python {env_python} env, but the python backend stub of the Triton image "
         f"{image} is Python {stub} ([triton].image_python_versions), so Triton could not load "
-        f'it. Set python="{stub}" on {env} and run `./pants generate-env-locks {env}`, or '
+        f'it. Set python="{stub}" on {env} and run `{lock_command(env)}`, or '
         "serve the model with an image whose stub is "
         f"Python {env_python} ([triton].image)."
     )

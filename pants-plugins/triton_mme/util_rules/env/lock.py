@@ -1,9 +1,10 @@
-"""Env locks: what an env is made of (its inputs), the lock file, and the goal that writes it.
+"""Env locks: what an env is made of (its inputs), the lock file, and how it is written.
 
-Solving is separate from building: `./pants generate-env-locks` solves each env against its
-channels (and pip requirements against PyPI) and writes `python_env.lock` beside it; builds read
-only the lock. The lock records a hash of the inputs, so a build notices when the BUILD file or
-requirements changed after the last lock.
+Solving is separate from building: each `triton_python_env` is a resolve of Pants'
+`generate-lockfiles` goal, named by its address. `./pants generate-lockfiles --resolve=<address>`
+solves the env against its channels (and pip requirements against PyPI) and writes
+`python_env.lock` beside it; builds read only the lock. The lock records a hash of the inputs,
+so a build notices when the BUILD file or requirements changed after the last lock.
 """
 
 from __future__ import annotations
@@ -15,8 +16,16 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from pants.backend.python.util_rules.pex import VenvPexProcess
+from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.addresses import Address
-from pants.engine.console import Console
+from pants.core.goals.generate_lockfiles import (
+    GenerateLockfile,
+    GenerateLockfileResult,
+    KnownUserResolveNames,
+    KnownUserResolveNamesRequest,
+    RequestedUserResolveNames,
+    UserGenerateLockfiles,
+)
 from pants.engine.fs import (
     CreateDigest,
     Digest,
@@ -24,28 +33,22 @@ from pants.engine.fs import (
     FileContent,
     MergeDigests,
     PathGlobs,
-    Workspace,
 )
-from pants.engine.goal import Goal, GoalSubsystem
-from pants.engine.internals.selectors import Get, MultiGet
 from pants.engine.process import ProcessCacheScope, ProcessResult
-from pants.engine.rules import collect_rules, goal_rule, rule
-from pants.engine.target import (
-    Targets,
-    WrappedTarget,
-    WrappedTargetRequest,
-)
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import AllTargets, AllTargetsRequest, WrappedTarget, WrappedTargetRequest
+from pants.engine.unions import UnionRule
 from pants.option.global_options import GlobalOptions
 from pants.util.logging import LogLevel
 from triton_mme.util_rules.env.channel import CHANNEL_DIR, OfflineChannel, OfflineChannelRequest
 from triton_mme.target_types import (
-    LOCK_COMMAND,
     ChannelsField,
     CondaSpecsField,
     LockfileSourceField,
     PythonVersionField,
     RequirementsSourceField,
     TritonPythonEnvTarget,
+    lock_command,
 )
 from triton_mme.subsystems.tool import ScriptTool, ScriptToolRequest
 from triton_mme.subsystems.conda import OFFLINE_CHANNEL, CondaSubsystem
@@ -197,7 +200,8 @@ def parse_lock(path: str, text: bytes) -> EnvLock:
         )
     except (ValueError, KeyError, TypeError) as e:
         raise StaleLockError(
-            f"{path} is not a valid env lock ({e}). Write it again with `{LOCK_COMMAND}`."
+            f"{path} is not a valid env lock ({e}). Write it again with "
+            f"`./pants generate-lockfiles --resolve=<env address>`."
         ) from e
 
 
@@ -205,14 +209,17 @@ def check_lock_is_current(lock: EnvLock, inputs: EnvInputs, address: Address) ->
     if lock.inputs_hash != inputs.hash:
         raise StaleLockError(
             f"{lock.path} is out of date: the env's python, conda_specs, channels or "
-            f"requirements changed since it was written. Run `{LOCK_COMMAND} {address}` and "
+            f"requirements changed since it was written. Run `{lock_command(address)}` and "
             "commit the new lock."
         )
 
 
 @dataclass(frozen=True)
-class EnvSourcesRequest:
+class EnvSourcesRequest(EngineAwareParameter):
     address: Address
+
+    def debug_hint(self) -> str:
+        return self.address.spec
 
 
 @dataclass(frozen=True)
@@ -257,22 +264,12 @@ async def read_env_sources(request: EnvSourcesRequest, conda: CondaSubsystem) ->
     return EnvSources(address=target.address, inputs=inputs, lock_path=lock_path, lock=lock)
 
 
-class GenerateEnvLocksSubsystem(GoalSubsystem):
-    name = "generate-env-locks"
-    help = (
-        "Solve `triton_python_env` targets and write their lock files (conda packages and pip "
-        "wheels, with exact URLs and sha256)."
-    )
-
-
-class GenerateEnvLocks(Goal):
-    subsystem_cls = GenerateEnvLocksSubsystem
-    environment_behavior = Goal.EnvironmentBehavior.LOCAL_ONLY
-
-
 @dataclass(frozen=True)
-class EnvLockRequest:
+class EnvLockRequest(EngineAwareParameter):
     sources: EnvSources
+
+    def debug_hint(self) -> str:
+        return self.sources.address.spec
 
 
 @dataclass(frozen=True)
@@ -288,7 +285,7 @@ async def solve_env(
     sources = request.sources
     inputs = sources.inputs
     solve_request = {
-        "command": f"{LOCK_COMMAND} {sources.address}",
+        "command": lock_command(sources.address),
         "inputs_hash": inputs.hash,
         "inputs": inputs.as_json(),
         "channels": list(inputs.channels),
@@ -333,20 +330,72 @@ async def solve_env(
     return GeneratedEnvLock(path=sources.lock_path, digest=lock)
 
 
-@goal_rule
-async def generate_env_locks(
-    targets: Targets, workspace: Workspace, console: Console
-) -> GenerateEnvLocks:
-    env_addresses = [t.address for t in targets if isinstance(t, TritonPythonEnvTarget)]
-    all_sources = await MultiGet(
-        Get(EnvSources, EnvSourcesRequest(address)) for address in env_addresses
+# ---------------------------------------------------------------------------------------------
+# `./pants generate-lockfiles --resolve=<env address>`: each env is a resolve of its own
+
+
+class KnownEnvResolveNamesRequest(KnownUserResolveNamesRequest):
+    pass
+
+
+class RequestedEnvResolveNames(RequestedUserResolveNames):
+    pass
+
+
+@dataclass(frozen=True)
+class GenerateEnvLockfile(GenerateLockfile):
+    sources: EnvSources
+
+
+def env_resolve_name(address: Address) -> str:
+    """An env's resolve name for `generate-lockfiles --resolve`: its address."""
+    return str(address)
+
+
+@rule
+async def known_env_resolve_names(_: KnownEnvResolveNamesRequest) -> KnownUserResolveNames:
+    targets = await Get(AllTargets, AllTargetsRequest())
+    return KnownUserResolveNames(
+        names=tuple(
+            env_resolve_name(t.address) for t in targets if isinstance(t, TritonPythonEnvTarget)
+        ),
+        option_name="the addresses of `triton_python_env` targets",
+        requested_resolve_names_cls=RequestedEnvResolveNames,
     )
-    locks = await MultiGet(Get(GeneratedEnvLock, EnvLockRequest(s)) for s in all_sources)
-    workspace.write_digest(await Get(Digest, MergeDigests(lock.digest for lock in locks)))
-    for lock in locks:
-        console.print_stdout(f"Wrote {lock.path}")
-    return GenerateEnvLocks(exit_code=0)
+
+
+@rule
+async def env_lockfile_requests(requested: RequestedEnvResolveNames) -> UserGenerateLockfiles:
+    targets = await Get(AllTargets, AllTargetsRequest())
+    addresses = [
+        t.address
+        for t in targets
+        if isinstance(t, TritonPythonEnvTarget) and env_resolve_name(t.address) in requested
+    ]
+    all_sources = await MultiGet(
+        Get(EnvSources, EnvSourcesRequest(address)) for address in addresses
+    )
+    return UserGenerateLockfiles(
+        GenerateEnvLockfile(
+            resolve_name=env_resolve_name(sources.address),
+            lockfile_dest=sources.lock_path,
+            diff=False,
+            sources=sources,
+        )
+        for sources in all_sources
+    )
+
+
+@rule(desc="Generate a conda env lock", level=LogLevel.DEBUG)
+async def generate_env_lockfile(request: GenerateEnvLockfile) -> GenerateLockfileResult:
+    lock = await Get(GeneratedEnvLock, EnvLockRequest(request.sources))
+    return GenerateLockfileResult(lock.digest, request.resolve_name, lock.path)
 
 
 def rules() -> Iterable:
-    return collect_rules()
+    return (
+        *collect_rules(),
+        UnionRule(KnownUserResolveNamesRequest, KnownEnvResolveNamesRequest),
+        UnionRule(RequestedUserResolveNames, RequestedEnvResolveNames),
+        UnionRule(GenerateLockfile, GenerateEnvLockfile),
+    )

@@ -109,7 +109,7 @@ def test_a_changed_input_makes_the_lock_stale(change: dict) -> None:
     with pytest.raises(StaleLockError) as e:
         check_lock_is_current(lock, inputs(**change), ENV)
     assert "python_env.lock is out of date" in str(e.value)
-    assert f"./pants generate-env-locks {ENV}" in str(e.value)
+    assert f"./pants generate-lockfiles --resolve={ENV}" in str(e.value)
 
 
 def test_parse_lock_reads_the_python_version_and_offline_urls() -> None:
@@ -121,5 +121,5 @@ def test_parse_lock_reads_the_python_version_and_offline_urls() -> None:
 
 
 def test_a_broken_lock_names_the_command() -> None:
-    with pytest.raises(StaleLockError, match="not a valid env lock.*generate-env-locks"):
+    with pytest.raises(StaleLockError, match="not a valid env lock.*generate-lockfiles"):
         parse_lock("python_env.lock", b"{}")

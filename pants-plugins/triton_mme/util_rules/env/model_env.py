@@ -12,9 +12,10 @@ from typing import Iterable
 
 from pants.base.specs import AncestorGlobSpec, RawSpecs, RecursiveGlobSpec
 from pants.engine.addresses import Address, AddressInput
+from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.fs import CreateDigest, Digest, DigestEntries, FileEntry
 from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.target import Targets, WrappedTarget, WrappedTargetRequest
+from pants.engine.target import Targets
 from pants.engine.unions import UnionRule
 from triton_mme.util_rules.env.build import PythonEnvArchive, PythonEnvArchiveRequest
 from triton_mme.util_rules.env.checks import (
@@ -33,8 +34,12 @@ class PythonEnvModelFilesRequest(ModelFilesRequest):
 
 
 @dataclass(frozen=True)
-class ModelEnvRequest:
+class ModelEnvRequest(EngineAwareParameter):
     model: Address
+    named_env: str | None  # the model's `python_env` field
+
+    def debug_hint(self) -> str:
+        return self.model.spec
 
 
 @dataclass(frozen=True)
@@ -65,11 +70,7 @@ def nearest_env(model: Address, candidates: Iterable[Address]) -> Address | None
 
 @rule
 async def find_model_env(request: ModelEnvRequest) -> ModelEnv:
-    wrapped = await Get(
-        WrappedTarget,
-        WrappedTargetRequest(request.model, description_of_origin="a Triton model"),
-    )
-    named = wrapped.target[ModelPythonEnvField].value
+    named = request.named_env
     if named:
         env = await Get(
             Address,
@@ -100,7 +101,10 @@ async def python_env_model_files(request: PythonEnvModelFilesRequest) -> ModelFi
     archive_path = execution_env_path(config, request.config.path)
     if config.backend != PYTHON_BACKEND and not archive_path:
         return ModelFiles(await Get(Digest, CreateDigest(())))
-    model_env = await Get(ModelEnv, ModelEnvRequest(request.field_set.address))
+    model_env = await Get(
+        ModelEnv,
+        ModelEnvRequest(request.field_set.address, request.target[ModelPythonEnvField].value),
+    )
     check_env_declared(request.field_set.address, request.config.path, archive_path, model_env.env)
     if model_env.env is None or archive_path is None:
         return ModelFiles(await Get(Digest, CreateDigest(())))

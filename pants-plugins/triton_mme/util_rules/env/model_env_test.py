@@ -57,7 +57,9 @@ def python_model(rule_runner: RuleRunner, path: str, *, env_line: bool, build: s
 
 
 def directory_files(rule_runner: RuleRunner, address: Address) -> dict[str, bytes]:
-    directory = rule_runner.request(ModelDirectory, [ModelDirectoryRequest(address)])
+    directory = rule_runner.request(
+        ModelDirectory, [ModelDirectoryRequest(rule_runner.get_target(address))]
+    )
     contents = rule_runner.request(DigestContents, [directory.digest])
     return {c.path: c.content for c in contents}
 
