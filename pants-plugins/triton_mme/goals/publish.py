@@ -30,7 +30,7 @@ from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
 from triton_mme.util_rules.repository import TritonModelFieldSet
-from triton_mme.subsystems.s3 import S3Destination, TritonPublishSubsystem
+from triton_mme.subsystems.s3 import SECRET_ENV_VARS, S3Destination, TritonPublishSubsystem
 from triton_mme.subsystems.tool import ScriptTool, ScriptToolRequest
 from triton_mme.target_types import (
     TritonEnsembleMemberOnlyField,
@@ -63,9 +63,6 @@ AWS_ENV_VARS = (
     "AWS_STS_REGIONAL_ENDPOINTS",
     "AWS_EC2_METADATA_DISABLED",
     "HOME",  # ~/.aws/config and ~/.aws/credentials
-)
-SECRET_ENV_VARS = frozenset(
-    {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"}
 )
 
 

@@ -7,12 +7,8 @@ from typing import Iterable
 from pants.option.option_types import StrListOption
 from pants.util.strutil import softwrap
 from triton_mme.subsystems import tool
+from triton_mme.subsystems.s3 import SECRET_ENV_VARS
 from triton_mme.subsystems.tool import ScriptToolBase
-
-# Values of these would be secrets in a process's cache key (and in a remote cache's records).
-SECRET_ENV_VARS = frozenset(
-    {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"}
-)
 
 
 class DvcSubsystem(ScriptToolBase):

@@ -19,6 +19,11 @@ MIB = 1024 * 1024
 SSE_ALGORITHMS = ("AES256", "aws:kms", "aws:kms:dsse")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _DESTINATION_KEYS = ("bucket", "prefix", "region", "endpoint_url", "sse", "kms_key_id")
+# AWS credentials: never part of a cacheable process's environment (its cache key), and masked
+# where a process that needs them is logged.
+SECRET_ENV_VARS = frozenset(
+    {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"}
+)
 
 
 class PublishDestinationError(ValueError):

@@ -13,6 +13,7 @@ from triton_mme.util_rules import weights
 from triton_mme.util_rules.repository import ModelDirectory, ModelDirectoryRequest
 from triton_mme.subsystems import dvc
 from triton_mme.target_types import TritonModelTarget
+from triton_mme.testutil import ADD_ONE_CONFIG
 from triton_mme.util_rules.weights import (
     DvcOut,
     DvcPointer,
@@ -144,16 +145,6 @@ def test_two_pointers_tracking_one_path_is_an_error() -> None:
 
 
 # The rule, up to the point where DVC would run (end-to-end fetches are in tests/).
-
-ADD_ONE_CONFIG = dedent(
-    """\
-    name: "add_one"
-    backend: "python"
-    max_batch_size: 0
-    input [{ name: "INPUT0", data_type: TYPE_FP32, dims: [-1] }]
-    output [{ name: "OUTPUT0", data_type: TYPE_FP32, dims: [-1] }]
-    """
-)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from pants.engine.fs import (
 )
 from pants.engine.process import ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import AllTargets, AllTargetsRequest, WrappedTarget, WrappedTargetRequest
+from pants.engine.target import AllTargets, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
 from pants.option.global_options import GlobalOptions
 from pants.util.logging import LogLevel
@@ -353,8 +353,9 @@ def env_resolve_name(address: Address) -> str:
 
 
 @rule
-async def known_env_resolve_names(_: KnownEnvResolveNamesRequest) -> KnownUserResolveNames:
-    targets = await Get(AllTargets, AllTargetsRequest())
+async def known_env_resolve_names(
+    _: KnownEnvResolveNamesRequest, targets: AllTargets
+) -> KnownUserResolveNames:
     return KnownUserResolveNames(
         names=tuple(
             env_resolve_name(t.address) for t in targets if isinstance(t, TritonPythonEnvTarget)
@@ -365,8 +366,9 @@ async def known_env_resolve_names(_: KnownEnvResolveNamesRequest) -> KnownUserRe
 
 
 @rule
-async def env_lockfile_requests(requested: RequestedEnvResolveNames) -> UserGenerateLockfiles:
-    targets = await Get(AllTargets, AllTargetsRequest())
+async def env_lockfile_requests(
+    requested: RequestedEnvResolveNames, targets: AllTargets
+) -> UserGenerateLockfiles:
     addresses = [
         t.address
         for t in targets

@@ -3,9 +3,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from pants.core.goals.generate_lockfiles import KnownUserResolveNames, UserGenerateLockfiles
 from pants.engine.addresses import Address
+from pants.testutil.rule_runner import QueryRule, RuleRunner
+from triton_mme.subsystems.conda import CondaSubsystem
+from triton_mme.target_types import TritonPythonEnvTarget
+from triton_mme.util_rules.env import lock
 from triton_mme.util_rules.env.lock import (
     EnvInputs,
+    GenerateEnvLockfile,
+    KnownEnvResolveNamesRequest,
+    RequestedEnvResolveNames,
     EnvSpecError,
     StaleLockError,
     check_lock_is_current,
@@ -123,3 +131,42 @@ def test_parse_lock_reads_the_python_version_and_offline_urls() -> None:
 def test_a_broken_lock_names_the_command() -> None:
     with pytest.raises(StaleLockError, match="not a valid env lock.*generate-lockfiles"):
         parse_lock("python_env.lock", b"{}")
+
+
+# Each env is a resolve of `generate-lockfiles`, named by its address.
+
+
+@pytest.fixture
+def rule_runner() -> RuleRunner:
+    return RuleRunner(
+        rules=[
+            *lock.rules(),
+            *CondaSubsystem.rules(),
+            QueryRule(KnownUserResolveNames, [KnownEnvResolveNamesRequest]),
+            QueryRule(UserGenerateLockfiles, [RequestedEnvResolveNames]),
+        ],
+        target_types=[TritonPythonEnvTarget],
+    )
+
+
+def test_envs_are_resolves_named_by_address(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "models/a/python_env/BUILD": 'triton_python_env(python="3.11")',
+            "models/b/env/BUILD": 'triton_python_env(name="cpu", python="3.12")',
+            "models/b/env/requirements.txt": "six\n",
+        }
+    )
+    known = rule_runner.request(KnownUserResolveNames, [KnownEnvResolveNamesRequest()])
+    assert sorted(known.names) == ["models/a/python_env:python_env", "models/b/env:cpu"]
+    assert known.requested_resolve_names_cls is RequestedEnvResolveNames
+
+    requests = rule_runner.request(
+        UserGenerateLockfiles, [RequestedEnvResolveNames(["models/b/env:cpu"])]
+    )
+    assert [(r.resolve_name, r.lockfile_dest) for r in requests] == [
+        ("models/b/env:cpu", "models/b/env/python_env.lock")
+    ]
+    (request,) = requests
+    assert isinstance(request, GenerateEnvLockfile)
+    assert request.sources.inputs.conda_specs == ("python 3.12.*", "numpy", "pip")
