@@ -167,6 +167,56 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop(signal.Signals(signum).name)
 
 
+def _bind(
+    args: argparse.Namespace, handler: type[BaseHTTPRequestHandler]
+) -> ThreadingHTTPServer | None:
+    """The front service's socket, or None (reported) when the port is taken."""
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
+    except OSError as e:
+        print(
+            f"local-mme: cannot listen on 127.0.0.1:{args.port} ({e}); another endpoint "
+            "may be running there: stop it, or set another `port` (0 picks a free one).",
+            file=sys.stderr,
+        )
+        return None
+    server.daemon_threads = True
+    return server
+
+
+def _announce(
+    args: argparse.Namespace,
+    url: str,
+    source: ModelSource,
+    budget: Budget,
+    container: TritonContainer,
+) -> None:
+    """Print the endpoint's URL and how to call it; write `--ready-file`."""
+    try:
+        available = source.list_tarballs(limit=20)
+    except SourceError as e:
+        log(f"{e} Requests will fail the same way until this is fixed.")
+        available = []
+    example = (available or ["<model_name>_<version>.tar.gz"])[0]
+    print(
+        f"\nLocal SageMaker multi-model endpoint {args.endpoint_name!r} is ready.\n"
+        f"  Endpoint URL (sagemaker-runtime endpoint_url): {url}\n"
+        f"  Models from: {source.description}\n"
+        f"  Budget: {budget.describe()}\n"
+        f"  Metrics: {url}/metrics   Loaded models: {url}/models\n"
+        f"  TargetModels available: {', '.join(available) or '(none yet)'}\n\n"
+        f"Try it:\n"
+        f"{_client_examples(url, args.endpoint_name, example)}\n\n"
+        "Ctrl-C stops the endpoint and prints its metrics.\n",
+        flush=True,
+    )
+    if args.ready_file:
+        ready = {"url": url, "endpoint_name": args.endpoint_name}
+        Path(args.ready_file).write_text(
+            json.dumps({**ready, "container_id": container.container_id})
+        )
+
+
 def main(argv: list[str]) -> int:
     args = _parse_args(argv)
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
@@ -204,17 +254,9 @@ def main(argv: list[str]) -> int:
         )
         if not args.check:
             # Bind before starting Triton: a busy port fails at once.
-            handler = _handler_for(endpoint, metrics, args.endpoint_name)
-            try:
-                server = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
-            except OSError as e:
-                print(
-                    f"local-mme: cannot listen on 127.0.0.1:{args.port} ({e}); another endpoint "
-                    "may be running there: stop it, or set another `port` (0 picks a free one).",
-                    file=sys.stderr,
-                )
+            server = _bind(args, _handler_for(endpoint, metrics, args.endpoint_name))
+            if server is None:
                 return 1
-            server.daemon_threads = True
         for leftover in remove_stale_containers(args.docker):
             log(f"removed container {leftover} left by an earlier run that was killed")
         log(f"starting Triton ({args.image}) ...")
@@ -222,35 +264,7 @@ def main(argv: list[str]) -> int:
         started = True
         if server is None:
             return _check_all(endpoint, source)
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        try:
-            available = source.list_tarballs(limit=20)
-        except SourceError as e:
-            log(f"{e} Requests will fail the same way until this is fixed.")
-            available = []
-        example = (available or ["<model_name>_<version>.tar.gz"])[0]
-        print(
-            f"\nLocal SageMaker multi-model endpoint {args.endpoint_name!r} is ready.\n"
-            f"  Endpoint URL (sagemaker-runtime endpoint_url): {url}\n"
-            f"  Models from: {source.description}\n"
-            f"  Budget: {budget.describe()}\n"
-            f"  Metrics: {url}/metrics   Loaded models: {url}/models\n"
-            f"  TargetModels available: {', '.join(available) or '(none yet)'}\n\n"
-            f"Try it:\n"
-            f"{_client_examples(url, args.endpoint_name, example)}\n\n"
-            "Ctrl-C stops the endpoint and prints its metrics.\n",
-            flush=True,
-        )
-        if args.ready_file:
-            Path(args.ready_file).write_text(
-                json.dumps(
-                    {
-                        "url": url,
-                        "endpoint_name": args.endpoint_name,
-                        "container_id": container.container_id,
-                    }
-                )
-            )
+        _announce(args, f"http://127.0.0.1:{server.server_address[1]}", source, budget, container)
         server.serve_forever()
     except (KeyboardInterrupt, _Stop):
         pass
