@@ -23,7 +23,7 @@ from pants.engine.fs import DigestContents, PathGlobs, Paths
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
-from triton_mme.model_config import ENSEMBLE_PLATFORM
+from triton_mme.config.parse import declares_ensemble
 from triton_mme.target_types import (
     TritonEnsembleTarget,
     TritonModelTarget,
@@ -32,17 +32,6 @@ from triton_mme.target_types import (
 )
 
 CONFIG_FILE = "config.pbtxt"
-
-_ENSEMBLE_PLATFORM_LINE = re.compile(
-    r'^\s*platform\s*:\s*"' + re.escape(ENSEMBLE_PLATFORM) + '"', re.MULTILINE
-)
-
-
-def declares_ensemble(config_text: str) -> bool:
-    """Whether a config.pbtxt says `platform: "ensemble"` (read loosely: tailor must not fail
-    on a config that is still being written; validation reports its errors)."""
-    return bool(_ENSEMBLE_PLATFORM_LINE.search(config_text))
-
 
 @dataclass(frozen=True)
 class PutativeTritonModelTargetsRequest(PutativeTargetsRequest):
