@@ -112,7 +112,9 @@ async def infer_ensemble_step_dependencies(
             message = unknown_model_message(
                 f"{step.where} of the ensemble {address}", step.model_name, mapping.keys()
             )
-            raise UnknownEnsembleStepModel(str(ModelConfigError(config.path, message, line=step.line)))
+            raise UnknownEnsembleStepModel(
+                str(ModelConfigError(config.path, message, line=step.line))
+            )
         if step_address == address:
             continue
         explicitly_provided.maybe_warn_of_ambiguous_dependency_inference(

@@ -179,8 +179,9 @@ def _written_tensors(
                     ModelConfigError(
                         config.path,
                         f"{step.where}: output_map key `{entry.key}` is not an output of model "
-                        f"`{step.model_name}` (its outputs: {', '.join(sorted(outputs)) or 'none'})."
-                        f"{did_you_mean(entry.key, outputs)}",
+                        f"`{step.model_name}` (its outputs: "
+                        f"{', '.join(sorted(outputs)) or 'none'})."
+                        + did_you_mean(entry.key, outputs),
                         line=entry.line,
                     )
                 )

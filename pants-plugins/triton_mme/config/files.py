@@ -101,9 +101,7 @@ def model_file_names(config: ModelConfigFile) -> tuple[str, ...] | None:
     if config.is_ensemble or config.message.cc_model_filenames:
         return None
     platform, configured = config.platform, config.default_model_filename
-    backend = (
-        config.backend or PLATFORM_BACKENDS.get(platform) or FILENAME_BACKENDS.get(configured)
-    )
+    backend = config.backend or PLATFORM_BACKENDS.get(platform) or FILENAME_BACKENDS.get(configured)
     defaults = {
         "tensorflow": "model.savedmodel" if platform.endswith("savedmodel") else "model.graphdef",
         "tensorrt": "model.plan",
@@ -139,8 +137,8 @@ def check_model_files(
                 continue
             where = f"`{directory}/{relative}`"
             reason = (
-                f"exists but the model's BUILD target does not own it: add it to the "
-                f"target's `sources` (or remove what excludes it)"
+                "exists but the model's BUILD target does not own it: add it to the "
+                "target's `sources` (or remove what excludes it)"
                 if relative in set(listing.on_disk)
                 else f"is missing: add it (or its DVC pointer `{relative}.dvc`)"
             )

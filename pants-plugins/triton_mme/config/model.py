@@ -70,7 +70,7 @@ def _platform_problems(config: ModelConfigFile) -> Iterator[tuple[str, str]]:
         return
     if config.message.HasField("ensemble_scheduling"):
         yield "ensemble_scheduling", (
-            f"`ensemble_scheduling` is only allowed with `platform: \"{ENSEMBLE_PLATFORM}\"`: "
+            f'`ensemble_scheduling` is only allowed with `platform: "{ENSEMBLE_PLATFORM}"`: '
             "add that platform if this is an ensemble, otherwise remove `ensemble_scheduling`."
         )
     if not platform:
@@ -93,9 +93,11 @@ def _platform_problems(config: ModelConfigFile) -> Iterator[tuple[str, str]]:
 
 def _runtime_problems(config: ModelConfigFile) -> Iterator[tuple[str, str]]:
     runtime = config.runtime
-    if runtime and posixpath.normpath(posixpath.join("/backend", runtime.lstrip("/"))).split(
-        "/"
-    )[1] != "backend":
+    if (
+        runtime
+        and posixpath.normpath(posixpath.join("/backend", runtime.lstrip("/"))).split("/")[1]
+        != "backend"
+    ):
         yield "runtime", (
             f'`runtime: "{runtime}"` climbs out of the backend directory, so Triton refuses '
             "it: name the library file alone (e.g. `libtriton_onnxruntime.so` or `model.py`)."
@@ -103,7 +105,7 @@ def _runtime_problems(config: ModelConfigFile) -> Iterator[tuple[str, str]]:
 
 
 def check_instance_groups(config: ModelConfigFile) -> list[ModelConfigError]:
-    errors = []
+    errors: list[ModelConfigError] = []
     for index, group in enumerate(config.message.instance_group):
         kind = type(group).Kind.Name(group.kind)
         label = f"instance_group {index + 1}" + (f" (`{group.name}`)" if group.name else "")
@@ -112,9 +114,7 @@ def check_instance_groups(config: ModelConfigFile) -> list[ModelConfigError]:
             problems.append(
                 f"has kind {kind} but lists `gpus`: remove `gpus`, or use kind KIND_GPU."
             )
-        problems.extend(
-            f"lists GPU {gpu}: GPU ids are 0 or more." for gpu in group.gpus if gpu < 0
-        )
+        problems.extend(f"lists GPU {gpu}: GPU ids are 0 or more." for gpu in group.gpus if gpu < 0)
         if group.profile and config.platform != TENSORRT_PLATFORM:
             problems.append("sets `profile`, which only TensorRT models support: remove it.")
         problems.extend(
@@ -162,7 +162,5 @@ def _execution_env_problem(value: str) -> str | None:
     relative = value[len(MODEL_DIRECTORY_VARIABLE) :]
     normalized = posixpath.normpath(relative) if relative else ""
     if not relative or normalized == ".." or normalized.startswith(("../", "/")):
-        return (
-            f'{EXECUTION_ENV_PATH} "{value}" points outside the model directory: ' + fix
-        )
+        return f'{EXECUTION_ENV_PATH} "{value}" points outside the model directory: ' + fix
     return None

@@ -27,7 +27,7 @@ def format_shape(shape: tuple[int, ...]) -> str:
 
 
 def check_tensors(config: ModelConfigFile) -> list[ModelConfigError]:
-    errors = []
+    errors: list[ModelConfigError] = []
     for kind, specs, messages in (
         ("input", config.inputs, config.message.input),
         ("output", config.outputs, config.message.output),
@@ -142,7 +142,7 @@ def check_batch_tensors(config: ModelConfigFile) -> list[ModelConfigError]:
     """`batch_input` and `batch_output` (Triton core's `ValidateBatchIO`)."""
     inputs = [spec.name for spec in config.inputs]
     outputs = [spec.name for spec in config.outputs]
-    errors = []
+    errors: list[ModelConfigError] = []
     for kind, entries in (
         ("batch_input", config.message.batch_input),
         ("batch_output", config.message.batch_output),
@@ -160,7 +160,9 @@ def check_batch_tensors(config: ModelConfigFile) -> list[ModelConfigError]:
                 problems.extend(_batch_output_targets(entry, outputs))
             errors.extend(
                 ModelConfigError(
-                    config.path, f"{kind} {index + 1} {problem}", line=config.line(f"{kind}[{index}]")
+                    config.path,
+                    f"{kind} {index + 1} {problem}",
+                    line=config.line(f"{kind}[{index}]"),
                 )
                 for problem in problems
             )

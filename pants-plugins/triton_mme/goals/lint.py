@@ -33,8 +33,7 @@ class TritonConfigLintRequest(LintTargetsRequest):
 async def lint_triton_configs(request: TritonConfigLintRequest.Batch[Any, Any]) -> LintResult:
     field_sets: tuple[TritonModelFieldSet, ...] = tuple(request.elements)
     validations = await MultiGet(
-        Get(ModelValidation, ModelValidationRequest(field_set.address))
-        for field_set in field_sets
+        Get(ModelValidation, ModelValidationRequest(field_set.address)) for field_set in field_sets
     )
     errors = [error for validation in validations for error in validation.errors]
     configs = await MultiGet(Get(TritonModelConfig, TritonModelFieldSet, fs) for fs in field_sets)

@@ -9,7 +9,6 @@ A model directory whose `tests/` holds test files gets a `triton_test` too.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -32,6 +31,7 @@ from triton_mme.target_types import (
 )
 
 CONFIG_FILE = "config.pbtxt"
+
 
 @dataclass(frozen=True)
 class PutativeTritonModelTargetsRequest(PutativeTargetsRequest):

@@ -13,8 +13,9 @@ from typing import Iterable
 
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import PathGlobs, Paths
-from pants.engine.rules import Get, MultiGet, collect_rules, rule, rule_helper
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
+    MultipleSourcesField,
     SourcesPaths,
     SourcesPathsRequest,
     TransitiveTargets,
@@ -85,7 +86,7 @@ async def model_directory_listing(request: ModelConfigRequest) -> ModelDirectory
     )
     target = wrapped.target
     directory = request.address.spec_path
-    fields = [target[TritonVersionSourcesField]]
+    fields: list[MultipleSourcesField] = [target[TritonVersionSourcesField]]
     if target.has_field(TritonWeightsField):
         fields.append(target[TritonWeightsField])
     entries, on_disk, *sources = await MultiGet(
@@ -112,7 +113,9 @@ async def validate_model(
 ) -> ModelValidation:
     address = request.address
     wrapped, config, listing = await MultiGet(
-        Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin="Triton validation")),
+        Get(
+            WrappedTarget, WrappedTargetRequest(address, description_of_origin="Triton validation")
+        ),
         Get(TritonModelConfig, ModelConfigRequest(address)),
         Get(ModelDirectoryListing, ModelConfigRequest(address)),
     )
@@ -127,7 +130,6 @@ async def validate_model(
     return ModelValidation(address, tuple(str(e) for e in errors))
 
 
-@rule_helper
 async def _ensemble_errors(
     config: TritonModelConfig, mapping: TritonModelNameMapping
 ) -> list[ModelConfigError]:
@@ -162,7 +164,6 @@ async def _ensemble_errors(
     return errors
 
 
-@rule_helper
 async def _ensemble_cycle(
     config: TritonModelConfig, mapping: TritonModelNameMapping
 ) -> tuple[str, ...] | None:

@@ -134,9 +134,7 @@ async def check_model_env(request: ModelEnvCheckRequest) -> CheckedModelEnv:
 
 @rule
 async def python_env_model_files(request: PythonEnvModelFilesRequest) -> ModelFiles:
-    checked = await Get(
-        CheckedModelEnv, ModelEnvCheckRequest(request.field_set, request.config)
-    )
+    checked = await Get(CheckedModelEnv, ModelEnvCheckRequest(request.field_set, request.config))
     if checked.problem:
         raise EnvCheckError(checked.problem)
     if checked.env is None or checked.archive_path is None:
