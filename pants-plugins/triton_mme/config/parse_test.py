@@ -36,15 +36,15 @@ def test_lines_of_repeated_blocks_index_like_the_message() -> None:
 
 def test_a_step_without_model_name_keeps_the_next_steps_line() -> None:
     config = parse_model_config("e/config.pbtxt", ENSEMBLE)
-    assert [(s.where, s.line) for s in config.steps] == [("step 1", 6), ("step 2 (`m`)", 10)]
+    assert [(s.where, s.line) for s in config.steps] == [("step 1", 6), ("step 2 (`m`)", 11)]
 
 
 def test_map_entries_keep_order_and_duplicates() -> None:
     step = parse_model_config("e/config.pbtxt", ENSEMBLE).steps[1]
-    assert [(e.key, e.value, e.line) for e in step.input_map] == [("x", "B", 12), ("x", "C", 13)]
+    assert [(e.key, e.value, e.line) for e in step.input_map] == [("x", "B", 13), ("x", "C", 14)]
     assert step.inputs() == {"x": "C"}  # Triton keeps the last.
     assert step.model_version == 2
-    assert [(e.key, e.value, e.line) for e in step.output_map] == [("y", "D", 14)]
+    assert [(e.key, e.value, e.line) for e in step.output_map] == [("y", "D", 15)]
 
 
 def test_parameters_and_their_lines() -> None:

@@ -128,6 +128,6 @@ BATCH_CASES = [
 def test_batch_tensor_rules(refused: str, accepted: str, message: str) -> None:
     found = errors(IO + "max_batch_size: 8\n" + refused + "\n")
     assert len(found) == 1, found
-    assert found[0].startswith(f"{PATH}:4: ")
+    assert found[0].startswith(f"{PATH}:5: ")
     assert message in found[0]
     assert errors(IO + "max_batch_size: 8\n" + accepted + "\n") == []
