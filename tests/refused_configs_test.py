@@ -124,4 +124,3 @@ def test_triton_and_lint_refuse_the_same_configs(checkout: Path, tmp_path: Path)
     for name in REFUSED:
         assert f"refused/{name}/config.pbtxt:" in lint.stdout, (name, lint.stdout)
     assert "refused/accepted/" not in lint.stdout, lint.stdout
-

@@ -42,9 +42,13 @@ CASES = [
     (
         'backend: "python"\nensemble_scheduling { step [{ model_name: "a" }] }',
         'platform: "ensemble"\nensemble_scheduling { step [{ model_name: "a" }] }',
-        "`ensemble_scheduling` is only allowed with `platform: \"ensemble\"`",
+        '`ensemble_scheduling` is only allowed with `platform: "ensemble"`',
     ),
-    ('backend: "python"\nmax_batch_size: -1', 'backend: "python"\nmax_batch_size: 0', "max_batch_size is -1"),
+    (
+        'backend: "python"\nmax_batch_size: -1',
+        'backend: "python"\nmax_batch_size: 0',
+        "max_batch_size is -1",
+    ),
     (
         'backend: "python"\ninstance_group [{ kind: KIND_CPU, gpus: [0] }]',
         'backend: "python"\ninstance_group [{ kind: KIND_CPU, count: 2 }]',

@@ -20,7 +20,7 @@ CASES = [
         "input `X` has no `data_type`",
     ),
     (
-        'input [{ data_type: TYPE_FP32, dims: [4] }]',
+        "input [{ data_type: TYPE_FP32, dims: [4] }]",
         'input [{ name: "X", data_type: TYPE_FP32, dims: [4] }]',
         "an input without a name has no `name`",
     ),
@@ -91,23 +91,23 @@ IO = (
 
 BATCH_CASES = [
     (
-        "batch_input [{ kind: BATCH_ELEMENT_COUNT, target_name: \"N\", data_type: TYPE_INT32, "
+        'batch_input [{ kind: BATCH_ELEMENT_COUNT, target_name: "N", data_type: TYPE_INT32, '
         'source_input: ["IN", "IN"] }]',
-        "batch_input [{ kind: BATCH_ELEMENT_COUNT, target_name: \"N\", data_type: TYPE_INT32, "
+        'batch_input [{ kind: BATCH_ELEMENT_COUNT, target_name: "N", data_type: TYPE_INT32, '
         'source_input: ["IN"] }]',
         "batch_input 1 (`BATCH_ELEMENT_COUNT`) has 2 `source_input`s",
     ),
     (
-        "batch_input [{ kind: BATCH_ELEMENT_COUNT, target_name: \"N\", data_type: TYPE_INT32, "
+        'batch_input [{ kind: BATCH_ELEMENT_COUNT, target_name: "N", data_type: TYPE_INT32, '
         'source_input: ["INN"] }]',
-        "batch_input [{ kind: BATCH_ELEMENT_COUNT, target_name: \"N\", data_type: TYPE_FP32, "
+        'batch_input [{ kind: BATCH_ELEMENT_COUNT, target_name: "N", data_type: TYPE_FP32, '
         'source_input: ["IN"] }]',
         "names `source_input` `INN`, which is not an input of this model. Did you mean `IN`?",
     ),
     (
-        "batch_input [{ kind: BATCH_ELEMENT_COUNT, target_name: \"N\", data_type: TYPE_INT64, "
+        'batch_input [{ kind: BATCH_ELEMENT_COUNT, target_name: "N", data_type: TYPE_INT64, '
         'source_input: ["IN"] }]',
-        "batch_input [{ kind: BATCH_ELEMENT_COUNT, target_name: \"N\", data_type: TYPE_INT32, "
+        'batch_input [{ kind: BATCH_ELEMENT_COUNT, target_name: "N", data_type: TYPE_INT32, '
         'source_input: ["IN"] }]',
         "has data_type TYPE_INT64: a batch input must be TYPE_INT32 or TYPE_FP32",
     ),

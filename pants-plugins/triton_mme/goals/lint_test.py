@@ -88,9 +88,15 @@ def test_lint_reports_every_error(rule_runner: RuleRunner) -> None:
 
 
 def test_lint_reports_a_python_model_without_model_py(rule_runner: RuleRunner) -> None:
-    write(rule_runner, **{"models/add_one/1/model.py": "", "models/add_one/BUILD": (
-        'triton_model(ensemble_member_only=True, sources=["*.pbtxt"])'
-    )})
+    write(
+        rule_runner,
+        **{
+            "models/add_one/1/model.py": "",
+            "models/add_one/BUILD": (
+                'triton_model(ensemble_member_only=True, sources=["*.pbtxt"])'
+            ),
+        },
+    )
     result = lint_result(rule_runner)
     assert result.exit_code == 1
     assert "`models/add_one/1/model.py` exists but the model's BUILD target does not own it" in (
@@ -113,9 +119,7 @@ def test_lint_runs_the_env_check_of_package(rule_runner: RuleRunner) -> None:
     assert "models/add_one/config.pbtxt sets EXECUTION_ENV_PATH, but models/add_one:add_one " in (
         result.stdout
     )
-    rule_runner.write_files(
-        {"models/add_one/python_env/BUILD": 'triton_python_env(python="3.11")'}
-    )
+    rule_runner.write_files({"models/add_one/python_env/BUILD": 'triton_python_env(python="3.11")'})
     assert lint_result(rule_runner).exit_code == 0
 
 
