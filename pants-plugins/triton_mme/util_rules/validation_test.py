@@ -147,3 +147,49 @@ def test_validated_repository(rule_runner: RuleRunner) -> None:
         [ValidatedModelRepositoryRequest(Addresses([Address("models/pipeline")]))],
     )
     assert validated.repository.model_names == ("pipeline", "scale")
+
+
+def test_ensembles_calling_each_other_in_a_circle(rule_runner: RuleRunner) -> None:
+    outer = PIPELINE.replace('"pipeline"', '"outer"').replace('"scale"', '"pipeline"')
+    looping = PIPELINE.replace('model_name: "scale"', 'model_name: "outer"')
+    write(
+        rule_runner,
+        **{
+            "models/pipeline/config.pbtxt": looping,
+            "models/outer/BUILD": "triton_ensemble()",
+            "models/outer/config.pbtxt": outer,
+        },
+    )
+    found = errors(rule_runner, "models/pipeline")
+    assert found[-1].startswith(
+        "models/pipeline/config.pbtxt:8: step 1 (`outer`): ensembles call"
+    ), found
+    message = found[-1]
+    assert "(`pipeline` -> `outer` -> `pipeline`), so Triton loads none of them" in message
+
+
+def test_an_ensemble_calling_itself(rule_runner: RuleRunner) -> None:
+    looping = PIPELINE.replace('model_name: "scale"', 'model_name: "pipeline"')
+    write(rule_runner, **{"models/pipeline/config.pbtxt": looping})
+    assert any(
+        "(`pipeline` -> `pipeline`)" in message
+        for message in errors(rule_runner, "models/pipeline")
+    )
+
+
+def test_pinned_version_is_checked_against_version_folders(rule_runner: RuleRunner) -> None:
+    pinned = PIPELINE.replace('model_name: "scale"', 'model_name: "scale"\n    model_version: 2')
+    write(rule_runner, **{"models/pipeline/config.pbtxt": pinned})
+    (message,) = errors(rule_runner, "models/pipeline")
+    assert "pins `model_version: 2`, but model `scale` loads version(s) 1" in message
+    rule_runner.write_files({"models/scale/2/model.py": ""})
+    assert errors(rule_runner, "models/pipeline") == ()
+
+
+def test_model_file_missing_or_tracked_by_dvc(rule_runner: RuleRunner) -> None:
+    onnx = SCALE.replace('backend: "python"', 'platform: "onnxruntime_onnx"')
+    write(rule_runner, **{"models/scale/config.pbtxt": onnx})
+    (message,) = errors(rule_runner, "models/scale")
+    assert "`models/scale/1/model.onnx` is missing: add it (or its DVC pointer" in message
+    rule_runner.write_files({"models/scale/1/model.onnx.dvc": "outs:\n- path: model.onnx\n"})
+    assert errors(rule_runner, "models/scale") == ()
