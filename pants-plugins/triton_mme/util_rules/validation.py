@@ -1,4 +1,4 @@
-"""Running the config.pbtxt checks of `model_config.py` on targets.
+"""Running the config.pbtxt checks of the `config` package on targets.
 
 `ModelValidationRequest` checks one model directory (and, for an ensemble, its steps against the
 step models' configs). `ValidatedModelRepositoryRequest` is what `package` and `test` ask for: the
