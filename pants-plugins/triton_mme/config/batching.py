@@ -25,11 +25,12 @@ def check_batching(config: ModelConfigFile) -> list[ModelConfigError]:
     return [ModelConfigError(config.path, f"{field}: {p}", line=line) for p in problems]
 
 
-def _preferred_sizes(sizes: Any, max_batch_size: int) -> Iterator[str]:
+def _preferred_sizes(sizes: Any, config: ModelConfigFile) -> Iterator[str]:
+    max_batch_size = config.max_batch_size
     for size in sizes:
         if size <= 0:
             yield f"preferred_batch_size {size} must be positive."
-        elif size > max_batch_size:
+        elif size > max_batch_size and config.batching_decided:
             yield (
                 f"preferred_batch_size {size} is larger than max_batch_size "
                 f"{max_batch_size}: lower it, or raise max_batch_size."
@@ -37,7 +38,7 @@ def _preferred_sizes(sizes: Any, max_batch_size: int) -> Iterator[str]:
 
 
 def _dynamic(batching: Any, config: ModelConfigFile) -> Iterator[str]:
-    yield from _preferred_sizes(batching.preferred_batch_size, config.max_batch_size)
+    yield from _preferred_sizes(batching.preferred_batch_size, config)
     levels = batching.priority_levels
     if levels:
         if not 1 <= batching.default_priority_level <= levels:
@@ -76,7 +77,7 @@ def _sequence(batching: Any, config: ModelConfigFile) -> Iterator[str]:
         yield f"the parameter {BATCH_STRATEGY_PATH} cannot be used with sequence batching."
     yield from _controls(batching.control_input)
     if batching.HasField("oldest"):
-        yield from _preferred_sizes(batching.oldest.preferred_batch_size, config.max_batch_size)
+        yield from _preferred_sizes(batching.oldest.preferred_batch_size, config)
     if batching.HasField("direct") and not 0.0 <= batching.direct.minimum_slot_utilization <= 1.0:
         yield "direct.minimum_slot_utilization must be between 0.0 and 1.0."
 

@@ -96,3 +96,10 @@ def test_batching_rules(refused: str, accepted: str, message: str) -> None:
     assert found[0].startswith(f"{PATH}:3: ")
     assert message in found[0]
     assert errors(accepted) == []
+
+
+def test_preferred_sizes_wait_when_a_backend_may_fill_in_max_batch_size() -> None:
+    config = parse_model_config(
+        PATH, 'backend: "python"\ndynamic_batching { preferred_batch_size: [4] }\n'
+    )
+    assert check_batching(config) == []

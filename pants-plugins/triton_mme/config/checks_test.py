@@ -365,3 +365,55 @@ def test_label_file_missing() -> None:
         message
     )
     assert directory_errors(config, files=("config.pbtxt", "labels.txt")) == []
+
+
+# python_backend's examples/add_sub/config.pbtxt, as Triton's repository ships it.
+ADD_SUB = dedent(
+    """\
+    name: "add_sub"
+    backend: "python"
+
+    input [
+      {
+        name: "INPUT0"
+        data_type: TYPE_FP32
+        dims: [ 4 ]
+      }
+    ]
+    input [
+      {
+        name: "INPUT1"
+        data_type: TYPE_FP32
+        dims: [ 4 ]
+      }
+    ]
+    output [
+      {
+        name: "OUTPUT0"
+        data_type: TYPE_FP32
+        dims: [ 4 ]
+      }
+    ]
+    output [
+      {
+        name: "OUTPUT1"
+        data_type: TYPE_FP32
+        dims: [ 4 ]
+      }
+    ]
+
+    instance_group [{ kind: KIND_CPU }]
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("add_sub", ADD_SUB),
+        ("auto", 'backend: "python"\n'),  # inputs and outputs from auto_complete_config
+        ("pre", PREPROCESS + 'dynamic_batching { preferred_batch_size: [4, 8] }\n'),
+    ],
+)
+def test_valid_configs_are_never_refused(name: str, text: str) -> None:
+    assert directory_errors(text, name=name) == []

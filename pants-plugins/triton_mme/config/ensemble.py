@@ -171,7 +171,7 @@ def _written_tensors(
         member = members.configs.get(step.model_name)
         outputs = {t.name: t for t in member.outputs} if member else {}
         for entry in sorted(step.output_map, key=lambda e: e.key):
-            if member is None:
+            if member is None or not outputs:  # Unknown, or left to auto_complete_config.
                 tensors.setdefault(entry.value, _Tensor(step.where, -1, ()))
                 continue
             if entry.key not in outputs:
@@ -218,7 +218,7 @@ def _check_step_inputs(
     tensors: Mapping[str, _Tensor],
 ) -> list[ModelConfigError]:
     member = members.configs.get(step.model_name)
-    if member is None:
+    if member is None or not member.inputs:  # Unknown, or left to auto_complete_config.
         return []
     errors = []
     inputs = {t.name: t for t in member.inputs}

@@ -146,3 +146,8 @@ def test_find_cycle() -> None:
     assert find_cycle("e", {"e": ("a", "e")}) == ("e", "e")
     assert find_cycle("e", {"e": ("a", "f"), "f": ("g",), "g": ("e",)}) == ("e", "f", "g", "e")
     assert find_cycle("e", {"e": ("f",), "f": ("g",), "g": ("f",)}) is None
+
+
+def test_step_model_whose_tensors_come_from_auto_complete_config() -> None:
+    auto = parse_model_config("models/a/config.pbtxt", 'backend: "python"\n')
+    assert errors(ensemble(step("a", "X", "T") + ",\n" + step("b", "T", "Y")), a=auto) == []

@@ -95,6 +95,13 @@ class ModelConfigFile:
     def is_ensemble(self) -> bool:
         return self.platform == ENSEMBLE_PLATFORM
 
+    @property
+    def batching_decided(self) -> bool:
+        """Whether the file sets max_batch_size. When it does not, a backend may fill it in
+        (python's `auto_complete_config`, ONNX Runtime's default), so rules that compare with
+        it cannot be decided from the file."""
+        return "max_batch_size[0]" in self.lines
+
     def line(self, *path: str) -> int | None:
         """The line of a field, e.g. `line("input[1]", "dims")`; a part without `[i]` is `[0]`."""
         return self.lines.get(_key(path))
@@ -208,7 +215,7 @@ def _walk_message(
         tokenizer.NextToken()
         tokenizer.TryConsume(":")
         if tokenizer.TryConsume("["):
-            while not tokenizer.TryConsume("]"):
+            while not tokenizer.AtEnd() and not tokenizer.TryConsume("]"):
                 _walk_value(tokenizer, prefix, name, counts, lines, values)
                 tokenizer.TryConsume(",")
         else:

@@ -33,7 +33,7 @@ def check_tensors(config: ModelConfigFile) -> list[ModelConfigError]:
         ("output", config.outputs, config.message.output),
     ):
         for spec, message in zip(specs, messages):
-            problems = [*_shape_problems(kind, spec, config.max_batch_size)]
+            problems = [*_shape_problems(kind, spec, config)]
             problems.extend(_tensorrt_only_problems(kind, message, config.platform))
             if kind == "input" and message.format in _formats(_FORMATS_WITH_3_DIMS):
                 if len(spec.dims) != 3:
@@ -77,7 +77,7 @@ def _variable_groups(shape: tuple[int, ...]) -> list[int]:
     return [*groups, product]
 
 
-def _shape_problems(kind: str, spec: TensorSpec, max_batch_size: int) -> Iterator[str]:
+def _shape_problems(kind: str, spec: TensorSpec, config: ModelConfigFile) -> Iterator[str]:
     if not spec.name:
         yield f'has no `name`: add `name: "..."` (the name clients send the {kind} under).'
     if spec.data_type == TYPE_INVALID:
@@ -96,7 +96,7 @@ def _shape_problems(kind: str, spec: TensorSpec, max_batch_size: int) -> Iterato
         return
     if spec.reshape is None:
         return
-    if not spec.reshape and max_batch_size == 0:
+    if not spec.reshape and config.max_batch_size == 0 and config.batching_decided:
         yield (
             "has an empty `reshape` in a model with max_batch_size 0: Triton does not support "
             "scalar tensors there. Remove the reshape, or set max_batch_size > 0."

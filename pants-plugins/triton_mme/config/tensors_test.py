@@ -35,7 +35,8 @@ CASES = [
         "input `X` has dims [0, 3]: every dimension must be >= 1, or -1",
     ),
     (
-        'input [{ name: "X", data_type: TYPE_FP32, dims: [1], reshape: { shape: [] } }]',
+        'max_batch_size: 0\ninput [{ name: "X", data_type: TYPE_FP32, dims: [1], reshape: { '
+        "shape: [] } }]",
         'max_batch_size: 8\ninput [{ name: "X", data_type: TYPE_FP32, dims: [1], '
         "reshape: { shape: [] } }]",
         "has an empty `reshape` in a model with max_batch_size 0",
@@ -131,3 +132,8 @@ def test_batch_tensor_rules(refused: str, accepted: str, message: str) -> None:
     assert found[0].startswith(f"{PATH}:5: ")
     assert message in found[0]
     assert errors(IO + "max_batch_size: 8\n" + accepted + "\n") == []
+
+
+def test_rules_on_max_batch_size_wait_when_a_backend_may_fill_it_in() -> None:
+    # No max_batch_size in the file: auto_complete_config may set it.
+    assert errors('input [{ name: "X", data_type: TYPE_FP32, dims: [1], reshape: { shape: [] } }]\n') == []
