@@ -412,7 +412,7 @@ ADD_SUB = dedent(
     [
         ("add_sub", ADD_SUB),
         ("auto", 'backend: "python"\n'),  # inputs and outputs from auto_complete_config
-        ("pre", PREPROCESS + 'dynamic_batching { preferred_batch_size: [4, 8] }\n'),
+        ("pre", PREPROCESS + "dynamic_batching { preferred_batch_size: [4, 8] }\n"),
     ],
 )
 def test_valid_configs_are_never_refused(name: str, text: str) -> None:

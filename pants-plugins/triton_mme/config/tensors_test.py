@@ -136,4 +136,7 @@ def test_batch_tensor_rules(refused: str, accepted: str, message: str) -> None:
 
 def test_rules_on_max_batch_size_wait_when_a_backend_may_fill_it_in() -> None:
     # No max_batch_size in the file: auto_complete_config may set it.
-    assert errors('input [{ name: "X", data_type: TYPE_FP32, dims: [1], reshape: { shape: [] } }]\n') == []
+    assert (
+        errors('input [{ name: "X", data_type: TYPE_FP32, dims: [1], reshape: { shape: [] } }]\n')
+        == []
+    )
