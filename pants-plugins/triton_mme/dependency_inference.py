@@ -6,7 +6,6 @@ that provides it; inference then looks each step's `model_name` up in that mappi
 
 from __future__ import annotations
 
-import difflib
 import logging
 from dataclasses import dataclass
 from typing import Iterable
@@ -28,7 +27,8 @@ from pants.engine.unions import UnionRule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 from pants.util.strutil import bullet_list
-from triton_mme.model_config import ensemble_step_model_names
+from triton_mme.config.ensemble import unknown_model_message
+from triton_mme.config.errors import ModelConfigError
 from triton_mme.util_rules.repository import TritonModelConfig, TritonModelFieldSet
 from triton_mme.target_types import TritonConfigSourceField, TritonDependenciesField
 
@@ -54,9 +54,6 @@ class UnknownEnsembleStepModel(Exception):
 
 class TritonModelNameMapping(FrozenDict[str, Address]):
     """Model name -> the one target that provides it."""
-
-    def close_matches(self, name: str) -> list[str]:
-        return difflib.get_close_matches(name, list(self), n=3)
 
 
 @rule(desc="Map Triton model names to targets", level=LogLevel.DEBUG)
@@ -106,24 +103,24 @@ async def infer_ensemble_step_dependencies(
         Get(TritonModelConfig, TritonModelFieldSet, TritonModelFieldSet.create(wrapped.target)),
         Get(ExplicitlyProvidedDependencies, DependenciesRequest(request.field_set.dependencies)),
     )
-    step_names = ensemble_step_model_names(config.message())
     dependencies: set[Address] = set()
-    for name in step_names:
-        step_address = mapping.get(name)
+    for step in config.parsed.steps:
+        if not step.model_name:
+            continue  # Validation reports the step without a model.
+        step_address = mapping.get(step.model_name)
         if step_address is None:
-            close = mapping.close_matches(name)
+            message = unknown_model_message(
+                f"{step.where} of the ensemble {address}", step.model_name, mapping.keys()
+            )
             raise UnknownEnsembleStepModel(
-                f"{config.path}: the ensemble {address} has a step calling model `{name}`, but "
-                "no `triton_model` or `triton_ensemble` target has that model name."
-                + (f" Close matches: {', '.join(f'`{c}`' for c in close)}." if close else "")
-                + " Fix the step's `model_name`, or add the model's directory with a BUILD file."
+                str(ModelConfigError(config.path, message, line=step.line))
             )
         if step_address == address:
             continue
         explicitly_provided.maybe_warn_of_ambiguous_dependency_inference(
             (step_address,),
             address,
-            context=f"The Triton ensemble {address} calls model `{name}`",
+            context=f"The Triton ensemble {address} calls model `{step.model_name}`",
             import_reference="ensemble step",
         )
         chosen = explicitly_provided.disambiguated((step_address,))

@@ -106,9 +106,8 @@ def test_unknown_step_model_lists_close_matches(rule_runner: RuleRunner) -> None
     with engine_error(
         UnknownEnsembleStepModel,
         contains=(
-            "models/outer/config.pbtxt: the ensemble models/outer:outer has a step calling "
-            "model `clasifier`, but no `triton_model` or `triton_ensemble` target has that "
-            "model name. Close matches: `classifier`."
+            "of the ensemble models/outer:outer calls model `clasifier`, but no `triton_model` "
+            "or `triton_ensemble` target has that model name. Did you mean `classifier`?"
         ),
     ):
         infer(rule_runner, "models/outer")

@@ -109,23 +109,45 @@ class ArtifactVersion:
     version: str
 
 
+@dataclass(frozen=True)
+class ArtifactVersionCheck:
+    """The artifact version, or why there is none (`lint` reports it, `package` raises it)."""
+
+    version: str | None
+    problem: str | None
+
+
 @rule(desc="Read a Triton model's artifact version", level=LogLevel.DEBUG)
-async def read_artifact_version(request: ArtifactVersionRequest) -> ArtifactVersion:
+async def check_model_artifact_version(request: ArtifactVersionRequest) -> ArtifactVersionCheck:
     field_set = request.field_set
     if field_set.artifact_version.value is not None:
         origin = f"{field_set.address}: `{TritonArtifactVersionField.alias}`"
-        return ArtifactVersion(check_artifact_version(field_set.artifact_version.value, origin))
-    contents = await Get(DigestContents, PathGlobs([field_set.model_version_file.path()]))
-    if not contents:
-        raise InvalidArtifactVersion(
-            f"{field_set.address}: no artifact version. Write it into "
-            f"`{field_set.model_version_file.path()}` (e.g. `1.0.0`), "
-            f"or set `{TritonArtifactVersionField.alias}` in the BUILD file. (A model only "
-            f"served inside an ensemble needs neither: mark it "
-            f"`{TritonEnsembleMemberOnlyField.alias}=True`.)"
-        )
-    text = contents[0].content.decode("utf-8", errors="replace")
-    return ArtifactVersion(check_artifact_version(text, contents[0].path))
+        text = field_set.artifact_version.value
+    else:
+        contents = await Get(DigestContents, PathGlobs([field_set.model_version_file.path()]))
+        if not contents:
+            return ArtifactVersionCheck(
+                None,
+                f"{field_set.address}: no artifact version. Write it into "
+                f"`{field_set.model_version_file.path()}` (e.g. `1.0.0`), "
+                f"or set `{TritonArtifactVersionField.alias}` in the BUILD file. (A model only "
+                f"served inside an ensemble needs neither: mark it "
+                f"`{TritonEnsembleMemberOnlyField.alias}=True`.)",
+            )
+        origin = contents[0].path
+        text = contents[0].content.decode("utf-8", errors="replace")
+    try:
+        return ArtifactVersionCheck(check_artifact_version(text, origin), None)
+    except InvalidArtifactVersion as e:
+        return ArtifactVersionCheck(None, str(e))
+
+
+@rule
+async def read_artifact_version(request: ArtifactVersionRequest) -> ArtifactVersion:
+    check = await Get(ArtifactVersionCheck, ArtifactVersionRequest, request)
+    if check.version is None:
+        raise InvalidArtifactVersion(check.problem)
+    return ArtifactVersion(check.version)
 
 
 @rule(desc="Package a Triton model tarball", level=LogLevel.DEBUG)

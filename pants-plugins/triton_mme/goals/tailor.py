@@ -9,7 +9,6 @@ A model directory whose `tests/` holds test files gets a `triton_test` too.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -23,7 +22,7 @@ from pants.engine.fs import DigestContents, PathGlobs, Paths
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
-from triton_mme.model_config import ENSEMBLE_PLATFORM
+from triton_mme.config.parse import declares_ensemble
 from triton_mme.target_types import (
     TritonEnsembleTarget,
     TritonModelTarget,
@@ -32,16 +31,6 @@ from triton_mme.target_types import (
 )
 
 CONFIG_FILE = "config.pbtxt"
-
-_ENSEMBLE_PLATFORM_LINE = re.compile(
-    r'^\s*platform\s*:\s*"' + re.escape(ENSEMBLE_PLATFORM) + '"', re.MULTILINE
-)
-
-
-def declares_ensemble(config_text: str) -> bool:
-    """Whether a config.pbtxt says `platform: "ensemble"` (read loosely: tailor must not fail
-    on a config that is still being written; validation reports its errors)."""
-    return bool(_ENSEMBLE_PLATFORM_LINE.search(config_text))
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ class TritonConfigLint(Subsystem):
     name = "triton-config"
     help = (
         "Checks every `triton_model` and `triton_ensemble` config.pbtxt as Triton would when it "
-        "loads the model (schema, names, version folders, ensemble wiring, EXECUTION_ENV_PATH). "
-        "`package` and `test` always run these checks; this runs them alone in `lint`."
+        "loads the model (schema, platform, tensors, batching, instance groups, version folders "
+        "and model files, ensemble wiring, EXECUTION_ENV_PATH), plus the artifact version and "
+        "python env that `package` and `test` check before they build anything. See "
+        "docs/models.md for every rule."
     )
 
     skip = SkipOption("lint")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable
+from typing import ClassVar, Iterable
 
 from pants.engine.addresses import Address, Addresses
 from pants.engine.engine_aware import EngineAwareParameter
@@ -37,8 +37,7 @@ from pants.engine.target import (
     TransitiveTargetsRequest,
 )
 from pants.engine.unions import UnionMembership, union
-from triton_mme.model_config import is_ensemble, parse_model_config
-from triton_mme.proto import model_config_pb2
+from triton_mme.config.parse import ModelConfigFile, parse_model_config
 from triton_mme.target_types import (
     TritonConfigSourceField,
     TritonModelNameField,
@@ -63,21 +62,18 @@ class TritonModelFieldSet(FieldSet):
 
 @dataclass(frozen=True)
 class TritonModelConfig:
-    """A parsed config.pbtxt. The message is kept serialized, since rule results are immutable."""
+    """A model's config.pbtxt, parsed once: every rule that needs it reads `parsed`."""
 
     model_name: str
-    path: str
-    text: bytes
-    serialized: bytes
+    parsed: ModelConfigFile
 
-    def message(self) -> Any:
-        config = model_config_pb2.ModelConfig()  # type: ignore[attr-defined]
-        config.ParseFromString(self.serialized)
-        return config
+    @property
+    def path(self) -> str:
+        return self.parsed.path
 
     @property
     def is_ensemble(self) -> bool:
-        return is_ensemble(self.message())
+        return self.parsed.is_ensemble
 
 
 @rule
@@ -88,14 +84,8 @@ async def read_model_config(field_set: TritonModelFieldSet) -> TritonModelConfig
             f"{field_set.address}: no config file `{field_set.config.value}` in "
             f"{field_set.address.spec_path}/. Every Triton model directory needs a config.pbtxt."
         )
-    path = contents[0].path
-    config = parse_model_config(path, contents[0].content.decode("utf-8"))
-    return TritonModelConfig(
-        model_name=field_set.resolved_model_name,
-        path=path,
-        text=contents[0].content,
-        serialized=config.SerializeToString(deterministic=True),
-    )
+    parsed = parse_model_config(contents[0].path, contents[0].content.decode("utf-8"))
+    return TritonModelConfig(model_name=field_set.resolved_model_name, parsed=parsed)
 
 
 # Implementations run processes (DVC, conda builds): those need the environment in scope.
@@ -148,9 +138,9 @@ class ModelDirectory:
     digest: Digest
 
 
-def label_files(config: Any) -> tuple[str, ...]:
+def label_files(config: ModelConfigFile) -> tuple[str, ...]:
     """The `label_filename`s of a config's outputs (files beside config.pbtxt)."""
-    return tuple(sorted({o.label_filename for o in config.output if o.label_filename}))
+    return tuple(sorted({o.label_filename for o in config.message.output if o.label_filename}))
 
 
 def version_folders(relative_paths: Iterable[str]) -> tuple[str, ...]:
@@ -171,7 +161,7 @@ async def assemble_model_directory(
     name = config.model_name
     # Version folders and the label files outputs name (Triton reads those from the model
     # directory); config.pbtxt is written below, model_version.txt stays outside.
-    directory_files = ("*/**", *label_files(config.message()))
+    directory_files = ("*/**", *label_files(config.parsed))
     version_sources = await Get(
         Digest,
         DigestSubset(
@@ -194,7 +184,7 @@ async def assemble_model_directory(
         Digest,
         CreateDigest(
             [
-                FileContent("config.pbtxt", config.text),
+                FileContent("config.pbtxt", config.parsed.text.encode("utf-8")),
                 *(Directory(version) for version in empty_versions),
             ]
         ),

@@ -1,4 +1,4 @@
-"""Running the config.pbtxt checks of `model_config.py` on targets.
+"""Running the config.pbtxt checks of the `config` package on targets.
 
 `ModelValidationRequest` checks one model directory (and, for an ensemble, its steps against the
 step models' configs). `ValidatedModelRepositoryRequest` is what `package` and `test` ask for: the
@@ -15,6 +15,9 @@ from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import PathGlobs, Paths
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
+    MultipleSourcesField,
+    SourcesPaths,
+    SourcesPathsRequest,
     TransitiveTargets,
     TransitiveTargetsRequest,
     WrappedTarget,
@@ -22,17 +25,20 @@ from pants.engine.target import (
 )
 from pants.util.logging import LogLevel
 from triton_mme.dependency_inference import TritonModelNameMapping
-from triton_mme.model_config import (
-    check_ensemble_steps,
-    check_model_directory,
-    ensemble_step_model_names,
-)
+from triton_mme.config.checks import check_model_directory
+from triton_mme.config.ensemble import EnsembleMembers, check_ensemble_steps, find_cycle
+from triton_mme.config.errors import ModelConfigError
+from triton_mme.config.files import ModelDirectoryListing, loaded_versions
+from triton_mme.target_types import TritonVersionSourcesField, TritonWeightsField
 from triton_mme.util_rules.repository import (
     ModelRepository,
     ModelRepositoryRequest,
     TritonModelConfig,
     TritonModelFieldSet,
 )
+
+
+DVC_SUFFIX = ".dvc"
 
 
 class InvalidTritonModel(Exception):
@@ -70,44 +76,108 @@ async def model_config_of(request: ModelConfigRequest) -> TritonModelConfig:
     )
 
 
+@rule
+async def model_directory_listing(request: ModelConfigRequest) -> ModelDirectoryListing:
+    """What the model directory holds on disk, and what the model ships: its sources plus the
+    files its DVC pointers name (`1/model.onnx.dvc` ships `1/model.onnx`; nothing is fetched)."""
+    wrapped = await Get(
+        WrappedTarget,
+        WrappedTargetRequest(request.address, description_of_origin="Triton validation"),
+    )
+    target = wrapped.target
+    directory = request.address.spec_path
+    fields: list[MultipleSourcesField] = [target[TritonVersionSourcesField]]
+    if target.has_field(TritonWeightsField):
+        fields.append(target[TritonWeightsField])
+    entries, on_disk, *sources = await MultiGet(
+        Get(Paths, PathGlobs([os.path.join(directory, "*")])),
+        Get(Paths, PathGlobs([os.path.join(directory, "[0-9]*", "**")])),
+        *(Get(SourcesPaths, SourcesPathsRequest(field)) for field in fields),
+    )
+    shipped = (
+        os.path.relpath(path[: -len(DVC_SUFFIX)] if path.endswith(DVC_SUFFIX) else path, directory)
+        for paths in sources
+        for path in paths.files
+    )
+    return ModelDirectoryListing(
+        folders=tuple(os.path.basename(d) for d in entries.dirs),
+        files=tuple(os.path.basename(f) for f in entries.files),
+        shipped=tuple(sorted(set(shipped))),
+        on_disk=tuple(os.path.relpath(f, directory) for f in on_disk.files),
+    )
+
+
 @rule(desc="Validate a Triton model config", level=LogLevel.DEBUG)
 async def validate_model(
     request: ModelValidationRequest, mapping: TritonModelNameMapping
 ) -> ModelValidation:
     address = request.address
-    wrapped = await Get(
-        WrappedTarget, WrappedTargetRequest(address, description_of_origin="Triton validation")
-    )
-    config, entries = await MultiGet(
+    wrapped, config, listing = await MultiGet(
+        Get(
+            WrappedTarget, WrappedTargetRequest(address, description_of_origin="Triton validation")
+        ),
         Get(TritonModelConfig, ModelConfigRequest(address)),
-        Get(Paths, PathGlobs([os.path.join(address.spec_path, "*")])),
+        Get(ModelDirectoryListing, ModelConfigRequest(address)),
     )
-    message = config.message()
-    text = config.text.decode("utf-8")
     errors = check_model_directory(
-        config.path,
-        text,
-        message,
+        config.parsed,
         model_name=config.model_name,
         target_alias=wrapped.target.alias,
-        folder_names=[os.path.basename(d) for d in entries.dirs],
-        file_names=[os.path.basename(f) for f in entries.files],
+        listing=listing,
     )
     if config.is_ensemble:
-        step_names = [n for n in ensemble_step_model_names(message) if n in mapping]
-        member_configs = await MultiGet(
-            Get(TritonModelConfig, ModelConfigRequest(mapping[n])) for n in step_names
-        )
-        errors.extend(
-            check_ensemble_steps(
+        errors.extend(await _ensemble_errors(config, mapping))
+    return ModelValidation(address, tuple(str(e) for e in errors))
+
+
+async def _ensemble_errors(
+    config: TritonModelConfig, mapping: TritonModelNameMapping
+) -> list[ModelConfigError]:
+    step_names = [n for n in config.parsed.step_model_names() if n in mapping]
+    member_configs = await MultiGet(
+        Get(TritonModelConfig, ModelConfigRequest(mapping[n])) for n in step_names
+    )
+    member_listings = await MultiGet(
+        Get(ModelDirectoryListing, ModelConfigRequest(mapping[n])) for n in step_names
+    )
+    members = EnsembleMembers(
+        configs={name: member.parsed for name, member in zip(step_names, member_configs)},
+        versions={
+            name: loaded_versions(member.parsed, listing.folders)
+            for name, member, listing in zip(step_names, member_configs, member_listings)
+        },
+        known_model_names=tuple(mapping.keys()),
+    )
+    errors = check_ensemble_steps(config.parsed, members)
+    cycle = await _ensemble_cycle(config, mapping)
+    if cycle:
+        step = next(s for s in config.parsed.steps if s.model_name == cycle[1])
+        errors.append(
+            ModelConfigError(
                 config.path,
-                text,
-                message,
-                {name: member.message() for name, member in zip(step_names, member_configs)},
-                known_model_names=mapping.keys(),
+                f"{step.where}: ensembles call each other in a circle "
+                f"({' -> '.join(f'`{n}`' for n in cycle)}), so Triton loads none of them: "
+                "remove the step that closes the circle.",
+                line=step.line,
             )
         )
-    return ModelValidation(address, tuple(str(e) for e in errors))
+    return errors
+
+
+async def _ensemble_cycle(
+    config: TritonModelConfig, mapping: TritonModelNameMapping
+) -> tuple[str, ...] | None:
+    """A circle of ensembles through this one (an ensemble calling itself counts)."""
+    step_models = {config.model_name: config.parsed.step_model_names()}
+    frontier = list(step_models[config.model_name])
+    while frontier:
+        names = sorted({n for n in frontier if n in mapping and n not in step_models})
+        configs = await MultiGet(
+            Get(TritonModelConfig, ModelConfigRequest(mapping[n])) for n in names
+        )
+        step_models.update((n, c.parsed.step_model_names()) for n, c in zip(names, configs))
+        frontier = [m for c in configs for m in c.parsed.step_model_names()]
+    return find_cycle(config.model_name, step_models)
 
 
 @dataclass(frozen=True)

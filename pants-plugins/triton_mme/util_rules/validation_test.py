@@ -3,16 +3,11 @@ from __future__ import annotations
 from textwrap import dedent
 
 import pytest
-from pants.core.goals.lint import LintResult, Partitions
-from pants.core.util_rules.partitions import _EmptyMetadata
 from pants.engine.addresses import Address, Addresses
 from pants.testutil.rule_runner import QueryRule, RuleRunner, engine_error
 from triton_mme import dependency_inference
-from triton_mme.goals import lint
 from triton_mme.util_rules import repository
 from triton_mme.util_rules import validation
-from triton_mme.goals.lint import TritonConfigLintRequest
-from triton_mme.util_rules.repository import TritonModelFieldSet
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
 from triton_mme.util_rules.validation import (
     InvalidTritonModel,
@@ -55,13 +50,10 @@ def rule_runner() -> RuleRunner:
     return RuleRunner(
         rules=[
             *validation.rules(),
-            *lint.rules(),
             *dependency_inference.rules(),
             *repository.rules(),
             QueryRule(ModelValidation, [ModelValidationRequest]),
             QueryRule(ValidatedModelRepository, [ValidatedModelRepositoryRequest]),
-            QueryRule(LintResult, [TritonConfigLintRequest.Batch]),
-            QueryRule(Partitions, [TritonConfigLintRequest.PartitionRequest]),
         ],
         target_types=[TritonModelTarget, TritonEnsembleTarget],
     )
@@ -157,36 +149,47 @@ def test_validated_repository(rule_runner: RuleRunner) -> None:
     assert validated.repository.model_names == ("pipeline", "scale")
 
 
-def field_sets(rule_runner: RuleRunner) -> tuple[TritonModelFieldSet, ...]:
-    return tuple(
-        TritonModelFieldSet.create(rule_runner.get_target(Address(spec)))
-        for spec in ("models/scale", "models/pipeline")
+def test_ensembles_calling_each_other_in_a_circle(rule_runner: RuleRunner) -> None:
+    outer = PIPELINE.replace('"pipeline"', '"outer"').replace('"scale"', '"pipeline"')
+    looping = PIPELINE.replace('model_name: "scale"', 'model_name: "outer"')
+    write(
+        rule_runner,
+        **{
+            "models/pipeline/config.pbtxt": looping,
+            "models/outer/BUILD": "triton_ensemble()",
+            "models/outer/config.pbtxt": outer,
+        },
+    )
+    found = errors(rule_runner, "models/pipeline")
+    assert found[-1].startswith(
+        "models/pipeline/config.pbtxt:8: step 1 (`outer`): ensembles call"
+    ), found
+    message = found[-1]
+    assert "(`pipeline` -> `outer` -> `pipeline`), so Triton loads none of them" in message
+
+
+def test_an_ensemble_calling_itself(rule_runner: RuleRunner) -> None:
+    looping = PIPELINE.replace('model_name: "scale"', 'model_name: "pipeline"')
+    write(rule_runner, **{"models/pipeline/config.pbtxt": looping})
+    assert any(
+        "(`pipeline` -> `pipeline`)" in message
+        for message in errors(rule_runner, "models/pipeline")
     )
 
 
-def lint_result(rule_runner: RuleRunner) -> LintResult:
-    batch = TritonConfigLintRequest.Batch(
-        "triton-config", field_sets(rule_runner), _EmptyMetadata()
-    )
-    return rule_runner.request(LintResult, [batch])
+def test_pinned_version_is_checked_against_version_folders(rule_runner: RuleRunner) -> None:
+    pinned = PIPELINE.replace('model_name: "scale"', 'model_name: "scale"\n    model_version: 2')
+    write(rule_runner, **{"models/pipeline/config.pbtxt": pinned})
+    (message,) = errors(rule_runner, "models/pipeline")
+    assert "pins `model_version: 2`, but model `scale` loads version(s) 1" in message
+    rule_runner.write_files({"models/scale/2/model.py": ""})
+    assert errors(rule_runner, "models/pipeline") == ()
 
 
-def test_lint_reports_every_error(rule_runner: RuleRunner) -> None:
-    write(rule_runner, **{"models/pipeline/config.pbtxt": PIPELINE.replace('"pipeline"', '"p"')})
-    result = lint_result(rule_runner)
-    assert result.exit_code == 1
-    assert result.stdout.startswith('models/pipeline/config.pbtxt:1: `name: "p"` differs')
-
-
-def test_lint_passes_valid_models(rule_runner: RuleRunner) -> None:
-    write(rule_runner)
-    result = lint_result(rule_runner)
-    assert (result.exit_code, result.stdout) == (0, "")
-
-
-def test_lint_can_be_skipped(rule_runner: RuleRunner) -> None:
-    write(rule_runner)
-    request = TritonConfigLintRequest.PartitionRequest(field_sets(rule_runner))
-    assert len(rule_runner.request(Partitions, [request])) == 1
-    rule_runner.set_options(["--triton-config-skip"])
-    assert len(rule_runner.request(Partitions, [request])) == 0
+def test_model_file_missing_or_tracked_by_dvc(rule_runner: RuleRunner) -> None:
+    onnx = SCALE.replace('backend: "python"', 'platform: "onnxruntime_onnx"')
+    write(rule_runner, **{"models/scale/config.pbtxt": onnx})
+    (message,) = errors(rule_runner, "models/scale")
+    assert "`models/scale/1/model.onnx` is missing: add it (or its DVC pointer" in message
+    rule_runner.write_files({"models/scale/1/model.onnx.dvc": "outs:\n- path: model.onnx\n"})
+    assert errors(rule_runner, "models/scale") == ()

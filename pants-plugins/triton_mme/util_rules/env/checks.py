@@ -7,37 +7,29 @@ a model that fails to load on the endpoint.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Mapping
 
 from pants.engine.addresses import Address
-from triton_mme.target_types import ENV_ARCHIVE_NAME, lock_command
-
-EXECUTION_ENV_PATH = "EXECUTION_ENV_PATH"
-MODEL_DIRECTORY_TOKEN = "$$TRITON_MODEL_DIRECTORY/"
-EXECUTION_ENV_LINE = (
-    f'parameters: {{ key: "{EXECUTION_ENV_PATH}", value: {{ string_value: '
-    f'"{MODEL_DIRECTORY_TOKEN}{ENV_ARCHIVE_NAME}" }} }}'
+from triton_mme.target_types import lock_command
+from triton_mme.config.model import (
+    EXECUTION_ENV_LINE,
+    EXECUTION_ENV_PATH,
+    check_execution_env_path,
+    execution_env_archive,
 )
+from triton_mme.config.parse import ModelConfigFile
 
 
 class EnvCheckError(ValueError):
     pass
 
 
-def execution_env_path(config: Any, config_path: str) -> str | None:
+def execution_env_path(config: ModelConfigFile) -> str | None:
     """The archive path `EXECUTION_ENV_PATH` names, relative to the model directory, if any."""
-    if EXECUTION_ENV_PATH not in config.parameters:
-        return None
-    value = str(config.parameters[EXECUTION_ENV_PATH].string_value)
-    relative = (
-        value[len(MODEL_DIRECTORY_TOKEN) :] if value.startswith(MODEL_DIRECTORY_TOKEN) else ""
-    )
-    if not relative or relative.startswith("/") or ".." in relative.split("/"):
-        raise EnvCheckError(
-            f'{config_path}: {EXECUTION_ENV_PATH} is "{value}"; the env archive ships inside the '
-            f"model directory, so write it as {EXECUTION_ENV_LINE}"
-        )
-    return relative
+    errors = check_execution_env_path(config)
+    if errors:
+        raise EnvCheckError(str(errors[0]))
+    return execution_env_archive(config)
 
 
 def check_env_declared(

@@ -10,14 +10,14 @@ from triton_mme.util_rules.env.checks import (
     execution_env_path,
     stub_python_of,
 )
-from triton_mme.model_config import parse_model_config
+from triton_mme.config.parse import ModelConfigFile, parse_model_config
 
 MODEL = Address("models/detector")
 ENV = Address("models/detector/python_env")
 CONFIG = "models/detector/config.pbtxt"
 
 
-def config_with_env(value: str | None) -> object:
+def config_with_env(value: str | None) -> ModelConfigFile:
     text = 'name: "detector"\nbackend: "python"\n'
     if value is not None:
         text += (
@@ -28,8 +28,8 @@ def config_with_env(value: str | None) -> object:
 
 def test_execution_env_path_is_relative_to_the_model_directory() -> None:
     config = config_with_env("$$TRITON_MODEL_DIRECTORY/python_env.tar.gz")
-    assert execution_env_path(config, CONFIG) == "python_env.tar.gz"
-    assert execution_env_path(config_with_env(None), CONFIG) is None
+    assert execution_env_path(config) == "python_env.tar.gz"
+    assert execution_env_path(config_with_env(None)) is None
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,7 @@ def test_execution_env_path_is_relative_to_the_model_directory() -> None:
 )
 def test_execution_env_path_outside_the_model_directory(value: str) -> None:
     with pytest.raises(EnvCheckError, match="ships inside the model directory"):
-        execution_env_path(config_with_env(value), CONFIG)
+        execution_env_path(config_with_env(value))
 
 
 def test_env_path_without_env_target() -> None:

@@ -6,7 +6,6 @@ directory), so every tarball holding the model, and every test serving it, carri
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -24,7 +23,12 @@ from triton_mme.util_rules.env.checks import (
     execution_env_path,
 )
 from triton_mme.target_types import ModelPythonEnvField, TritonPythonEnvTarget
-from triton_mme.util_rules.repository import ModelFiles, ModelFilesRequest
+from triton_mme.util_rules.repository import (
+    ModelFiles,
+    ModelFilesRequest,
+    TritonModelConfig,
+    TritonModelFieldSet,
+)
 
 PYTHON_BACKEND = "python"
 
@@ -95,25 +99,57 @@ async def find_model_env(request: ModelEnvRequest) -> ModelEnv:
     return ModelEnv(nearest_env(request.model, envs))
 
 
+@dataclass(frozen=True)
+class ModelEnvCheckRequest:
+    field_set: TritonModelFieldSet
+    config: TritonModelConfig
+    named_env: str | None  # the model's `python_env` field
+
+
+@dataclass(frozen=True)
+class CheckedModelEnv:
+    """The env a model ships and where (`archive_path`), or `problem` when that is wrong."""
+
+    env: Address | None
+    archive_path: str | None
+    problem: str | None = None
+
+
+@rule
+async def check_model_env(request: ModelEnvCheckRequest) -> CheckedModelEnv:
+    """A python model has both an env target and `EXECUTION_ENV_PATH`, or neither."""
+    try:
+        archive_path = execution_env_path(request.config.parsed)
+    except EnvCheckError as e:
+        return CheckedModelEnv(None, None, str(e))
+    if request.config.parsed.backend != PYTHON_BACKEND and not archive_path:
+        return CheckedModelEnv(None, None)
+    model_env = await Get(ModelEnv, ModelEnvRequest(request.field_set.address, request.named_env))
+    try:
+        check_env_declared(
+            request.field_set.address, request.config.path, archive_path, model_env.env
+        )
+    except EnvCheckError as e:
+        return CheckedModelEnv(None, None, str(e))
+    return CheckedModelEnv(model_env.env, archive_path)
+
+
 @rule
 async def python_env_model_files(request: PythonEnvModelFilesRequest) -> ModelFiles:
-    config = request.config.message()
-    archive_path = execution_env_path(config, request.config.path)
-    if config.backend != PYTHON_BACKEND and not archive_path:
-        return ModelFiles(await Get(Digest, CreateDigest(())))
-    model_env = await Get(
-        ModelEnv,
-        ModelEnvRequest(request.field_set.address, request.target[ModelPythonEnvField].value),
+    named_env = request.target[ModelPythonEnvField].value
+    checked = await Get(
+        CheckedModelEnv, ModelEnvCheckRequest(request.field_set, request.config, named_env)
     )
-    check_env_declared(request.field_set.address, request.config.path, archive_path, model_env.env)
-    if model_env.env is None or archive_path is None:
+    if checked.problem:
+        raise EnvCheckError(checked.problem)
+    if checked.env is None or checked.archive_path is None:
         return ModelFiles(await Get(Digest, CreateDigest(())))
-    archive = await Get(PythonEnvArchive, PythonEnvArchiveRequest(model_env.env))
+    archive = await Get(PythonEnvArchive, PythonEnvArchiveRequest(checked.env))
     entries = await Get(DigestEntries, Digest, archive.digest)
     placed = await Get(
         Digest,
         CreateDigest(
-            FileEntry(os.path.normpath(archive_path), e.file_digest)
+            FileEntry(checked.archive_path, e.file_digest)
             for e in entries
             if isinstance(e, FileEntry)
         ),

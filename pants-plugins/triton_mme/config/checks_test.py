@@ -1,17 +1,13 @@
 from __future__ import annotations
 
 from textwrap import dedent
-from typing import Any
 
 import pytest
-from triton_mme.model_config import (
-    ModelConfigError,
-    check_ensemble_steps,
-    check_model_directory,
-    parse_model_config,
-    shapes_compatible,
-    step_lines,
-)
+from triton_mme.config.checks import check_model_directory
+from triton_mme.config.ensemble import EnsembleMembers, check_ensemble_steps, shapes_compatible
+from triton_mme.config.errors import ModelConfigError
+from triton_mme.config.files import ModelDirectoryListing
+from triton_mme.config.parse import ModelConfigFile, parse_model_config
 
 PREPROCESS = dedent(
     """\
@@ -65,11 +61,11 @@ PIPELINE = dedent(
 )
 
 
-def parse(text: str, path: str = "models/pipeline/config.pbtxt") -> Any:
+def parse(text: str, path: str = "models/pipeline/config.pbtxt") -> ModelConfigFile:
     return parse_model_config(path, text)
 
 
-def members(**overrides: str) -> dict[str, Any]:
+def members(**overrides: str) -> dict[str, ModelConfigFile]:
     texts = {"pre": PREPROCESS, "classify": CLASSIFY, **overrides}
     return {name: parse(text, f"models/{name}/config.pbtxt") for name, text in texts.items()}
 
@@ -78,11 +74,12 @@ def ensemble_errors(text: str = PIPELINE, **member_overrides: str) -> list[str]:
     return [
         str(e)
         for e in check_ensemble_steps(
-            "models/pipeline/config.pbtxt",
-            text,
             parse(text),
-            members(**member_overrides),
-            known_model_names=["pre", "classify", "classifier_v2"],
+            EnsembleMembers(
+                configs=members(**member_overrides),
+                versions={},
+                known_model_names=("pre", "classify", "classifier_v2"),
+            ),
         )
     ]
 
@@ -99,13 +96,14 @@ def directory_errors(
     return [
         str(e)
         for e in check_model_directory(
-            path,
-            text,
             parse(text, path),
             model_name=name,
             target_alias=alias,
-            folder_names=folders,
-            file_names=files,
+            listing=ModelDirectoryListing(
+                folders=tuple(folders),
+                files=tuple(files),
+                shipped=tuple(f"{folder}/model.py" for folder in folders),
+            ),
         )
     ]
 
@@ -229,7 +227,7 @@ def test_execution_env_path_inside_model_directory_is_fine() -> None:
 
 
 def test_step_lines() -> None:
-    assert step_lines(PIPELINE) == [13, 19]
+    assert [step.line for step in parse(PIPELINE).steps] == [13, 19]
 
 
 def test_step_without_maps() -> None:
@@ -367,3 +365,55 @@ def test_label_file_missing() -> None:
         message
     )
     assert directory_errors(config, files=("config.pbtxt", "labels.txt")) == []
+
+
+# python_backend's examples/add_sub/config.pbtxt, as Triton's repository ships it.
+ADD_SUB = dedent(
+    """\
+    name: "add_sub"
+    backend: "python"
+
+    input [
+      {
+        name: "INPUT0"
+        data_type: TYPE_FP32
+        dims: [ 4 ]
+      }
+    ]
+    input [
+      {
+        name: "INPUT1"
+        data_type: TYPE_FP32
+        dims: [ 4 ]
+      }
+    ]
+    output [
+      {
+        name: "OUTPUT0"
+        data_type: TYPE_FP32
+        dims: [ 4 ]
+      }
+    ]
+    output [
+      {
+        name: "OUTPUT1"
+        data_type: TYPE_FP32
+        dims: [ 4 ]
+      }
+    ]
+
+    instance_group [{ kind: KIND_CPU }]
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("add_sub", ADD_SUB),
+        ("auto", 'backend: "python"\n'),  # inputs and outputs from auto_complete_config
+        ("pre", PREPROCESS + "dynamic_batching { preferred_batch_size: [4, 8] }\n"),
+    ],
+)
+def test_valid_configs_are_never_refused(name: str, text: str) -> None:
+    assert directory_errors(text, name=name) == []
