@@ -26,6 +26,7 @@ from pants.engine.target import (
 )
 from pants.util.strutil import help_text
 from triton_mme.subsystems.conda import OFFLINE_CHANNEL
+from triton_mme.subsystems.package import COMPRESSION_HELP, TarballCompression
 
 MODEL_VERSION_FILE = "model_version.txt"
 
@@ -168,6 +169,18 @@ class TritonModelOutputPathField(OutputPathField):
     )
 
 
+class TritonCompressionField(StringField):
+    alias = "compression"
+    valid_choices = TarballCompression
+    help = help_text(
+        f"""
+        How this model's tarball is compressed; defaults to `[triton-package].compression`.
+
+        {COMPRESSION_HELP}
+        """
+    )
+
+
 _COMMON_MODEL_FIELDS = (
     *COMMON_TARGET_FIELDS,
     TritonModelNameField,
@@ -177,6 +190,7 @@ _COMMON_MODEL_FIELDS = (
     TritonModelVersionFileField,
     TritonDependenciesField,
     TritonModelOutputPathField,
+    TritonCompressionField,
 )
 
 

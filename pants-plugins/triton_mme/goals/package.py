@@ -37,6 +37,7 @@ from triton_mme.subsystems.package import TarballWriterSubsystem
 from triton_mme.subsystems.tool import ScriptTool, ScriptToolRequest
 from triton_mme.target_types import (
     TritonArtifactVersionField,
+    TritonCompressionField,
     TritonConfigSourceField,
     TritonEnsembleMemberOnlyField,
     TritonModelNameField,
@@ -86,6 +87,7 @@ class TritonPackageFieldSet(PackageFieldSet):
     model_version_file: TritonModelVersionFileField
     output_path: TritonModelOutputPathField
     ensemble_member_only: TritonEnsembleMemberOnlyField
+    compression: TritonCompressionField
 
     @classmethod
     def opt_out(cls, tgt: Target) -> bool:
@@ -182,7 +184,12 @@ async def package_triton_model(
         ProcessResult,
         VenvPexProcess(
             writer.pex,
-            argv=(REPOSITORY_DIR, output, EXECUTABLES_FILE),
+            argv=(
+                REPOSITORY_DIR,
+                output,
+                EXECUTABLES_FILE,
+                field_set.compression.value or writer_subsystem.compression.value,
+            ),
             input_digest=input_digest,
             output_files=(output,),
             description=f"Write {output}",

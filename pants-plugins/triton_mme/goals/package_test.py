@@ -133,6 +133,22 @@ def test_same_inputs_give_the_same_bytes(rule_runner: RuleRunner) -> None:
     assert first == again != changed
 
 
+def test_compression_option_and_field(rule_runner: RuleRunner) -> None:
+    # Text that deflates well: `none` stores it, `auto` (the option's default) compresses it.
+    write_models(rule_runner, **{"models/add_one/1/model.py": "x = 1\n" * 100_000})
+    _, compressed = build(rule_runner, "models/pipeline")
+    rule_runner.set_options(
+        [*rule_runner.options_bootstrapper.args, "--triton-package-compression=none"],
+        env_inherit={"PATH", "PYENV_ROOT", "HOME"},
+    )
+    _, stored = build(rule_runner, "models/pipeline")
+    rule_runner.write_files({"models/pipeline/BUILD": "triton_ensemble(compression='best')"})
+    _, best = build(rule_runner, "models/pipeline")
+    path = "models/pipeline/pipeline_2.1.0.tar.gz"
+    assert len(best[path]) <= len(compressed[path]) < 20_000 < 600_000 < len(stored[path])
+    assert members(stored[path]) == members(compressed[path]) == members(best[path])
+
+
 def test_modes_follow_the_digest_not_the_sandbox(rule_runner: RuleRunner) -> None:
     # Pants hardlinks files over 512 KB into sandboxes read-only and executable: big weights
     # must still be 0644, and a script marked executable in git 0755.

@@ -1,12 +1,27 @@
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import os
+import random
+import subprocess
 import tarfile
+import zlib
 from pathlib import Path
 
 import pytest
-from triton_mme.scripts.write_tarball import main, members, normalized_info, write_tarball
+from triton_mme.scripts.write_tarball import (
+    CHUNK_SIZE,
+    COMPRESSIONS,
+    STORED,
+    content_level,
+    gzip_member,
+    main,
+    members,
+    normalized_info,
+    write_tarball,
+)
 
 EXECUTABLES = frozenset({"pre/1/run.sh"})
 
@@ -88,3 +103,104 @@ def test_tarball_is_byte_reproducible(tmp_path: Path) -> None:
         names = tar.getnames()
         assert "pipeline/1" in names  # The empty version folder is kept.
         assert tar.extractfile("pre/1/model.py").read() == b"print('hi')\n"  # type: ignore
+
+
+def incompressible(size: int) -> bytes:
+    return random.Random(size).randbytes(size)
+
+
+def make_weights_repository(root: Path) -> None:
+    """Text, an empty file, and weights larger than a chunk that do not compress."""
+    (root / "m" / "1").mkdir(parents=True)
+    (root / "m" / "config.pbtxt").write_text('backend: "python"\n' * 50)
+    (root / "m" / "1" / "model.py").write_text("print('hello')\n" * 20_000)
+    (root / "m" / "1" / "empty").write_bytes(b"")
+    (root / "m" / "1" / "weights.bin").write_bytes(incompressible(2 * CHUNK_SIZE + 12_345))
+
+
+def tarfile_stream(root: Path) -> bytes:
+    """The uncompressed tar stream Python's tarfile writes for the same members."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+        for path in members(str(root)):
+            info = normalized_info(str(root), path, frozenset())
+            with open(root / path, "rb") if info.isfile() else io.BytesIO() as content:
+                tar.addfile(info, content if info.isfile() else None)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_every_compression_writes_tarfiles_own_stream(tmp_path: Path, compression: str) -> None:
+    make_weights_repository(tmp_path / "src")
+    write_tarball(str(tmp_path / "src"), str(tmp_path / "out.tar.gz"), frozenset(), compression)
+    written = (tmp_path / "out.tar.gz").read_bytes()
+    assert gzip.decompress(written) == tarfile_stream(tmp_path / "src")
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_bytes_do_not_depend_on_the_number_of_workers(tmp_path: Path, compression: str) -> None:
+    make_weights_repository(tmp_path / "src")
+    digests = set()
+    for workers in (1, 2, 5):
+        output = tmp_path / f"{workers}.tar.gz"
+        write_tarball(str(tmp_path / "src"), str(output), frozenset(), compression, workers)
+        digests.add(hashlib.sha256(output.read_bytes()).hexdigest())
+    assert len(digests) == 1
+
+
+def test_auto_stores_what_does_not_compress_and_compresses_the_rest(tmp_path: Path) -> None:
+    make_weights_repository(tmp_path / "src")
+    sizes = {}
+    for compression in COMPRESSIONS:
+        output = tmp_path / f"{compression}.tar.gz"
+        write_tarball(str(tmp_path / "src"), str(output), frozenset(), compression)
+        sizes[compression] = output.stat().st_size
+    weights = 2 * CHUNK_SIZE + 12_345
+    # The weights are stored (a few bytes of framing), the code and config deflated.
+    assert weights < sizes["auto"] < weights + 20_000
+    assert sizes["none"] > weights + 300_000
+    # Deflating noise only adds framing: `best` is no smaller than `auto` here, both beat `none`.
+    assert sizes["auto"] < sizes["none"] and sizes["best"] < sizes["none"]
+
+
+def test_content_level_samples_large_files(tmp_path: Path) -> None:
+    noise, text = tmp_path / "noise.bin", tmp_path / "text.txt"
+    noise.write_bytes(incompressible(1_000_000))
+    text.write_bytes(b"0.125, 0.25, 0.5\n" * 60_000)
+    assert content_level(str(noise), noise.stat().st_size, "auto") == STORED
+    assert content_level(str(text), text.stat().st_size, "auto") > STORED
+    assert content_level(str(text), text.stat().st_size, "none") == STORED
+    assert content_level(str(noise), noise.stat().st_size, "best") == zlib.Z_BEST_COMPRESSION
+
+
+@pytest.mark.parametrize("size", [0, 1, 0xFFFF, 0xFFFF * 2, 200_000])
+def test_stored_members_are_valid_gzip(size: int) -> None:
+    data = incompressible(size)
+    member = gzip_member(data, STORED)
+    assert gzip.decompress(member) == data
+    assert member[3] == 0 and member[4:8] == b"\0\0\0\0"  # No file name, mtime 0.
+
+
+def test_gnu_tar_and_gzip_read_every_member(tmp_path: Path) -> None:
+    make_weights_repository(tmp_path / "src")
+    tarball = tmp_path / "out.tar.gz"
+    write_tarball(str(tmp_path / "src"), str(tarball), frozenset(), "auto")
+    (tmp_path / "gnu").mkdir()
+    subprocess.run(["tar", "-xzf", str(tarball), "-C", str(tmp_path / "gnu")], check=True)
+    for path in ("m/config.pbtxt", "m/1/model.py", "m/1/empty", "m/1/weights.bin"):
+        assert (tmp_path / "gnu" / path).read_bytes() == (tmp_path / "src" / path).read_bytes()
+    unzipped = subprocess.run(["gzip", "-dc", str(tarball)], check=True, capture_output=True)
+    assert unzipped.stdout == tarfile_stream(tmp_path / "src")
+    with tarfile.open(tarball) as tar:
+        weights = tar.extractfile("m/1/weights.bin")
+        assert (
+            weights is not None
+            and weights.read() == (tmp_path / "src/m/1/weights.bin").read_bytes()
+        )
+
+
+def test_unknown_compression_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["write_tarball.py", str(tmp_path), str(tmp_path / "o.tar.gz"), "x", "zstd"]) == 2
+    assert "auto" in capsys.readouterr().err
