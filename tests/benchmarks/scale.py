@@ -10,10 +10,14 @@ copies of the screen-detection family (python pre/post-processing in a conda env
 whose weights DVC tracks, and the ensemble) and of `text_normalizer` (a python model), every one
 renamed so that names stay unique. Then, with pantsd running as on a developer's machine:
 - `list`: `./pants list ::`, the floor of any Pants command in this repo;
-- package cold (no process cache read), no-op (nothing changed) and one change (a comment added
-  to one python model);
+- package cold (the generated models were never built; Pants' tools and the conda env, which
+  this checkout shares with the generated families, may come from the machine's cache, as on a
+  developer's machine), no-op (nothing changed) and one change (a comment added to one python
+  model);
 - test cold, no-op, one change (again one model), and that one model's tests alone after another
   change of it: the target of stable batches is "one change" <= 2x "alone".
+The models' names carry a random tag of the benchmark run, so "cold" runs every model-specific
+process.
 Containers are counted with `docker events` on a label passed through `[triton].docker_run_args`
 (the same label for every run, so it does not change cache keys); peak memory is the highest sum
 of the labelled containers' memory in `docker stats`, sampled every second. Results go to stdout
@@ -57,7 +61,7 @@ def copy_renamed(source: Path, destination: Path, replacements: list[tuple[str, 
         target.write_bytes(data)
 
 
-def write_models(root: Path, models: int) -> list[str]:
+def write_models(root: Path, models: int, tag: str) -> list[str]:
     """N models under models/scale/; returns the directories of the single python models."""
     families = max(1, round(models * FAMILY_SHARE / 4))
     singles = models - 4 * families
@@ -67,14 +71,16 @@ def write_models(root: Path, models: int) -> list[str]:
             root / SCALE_DIR / f"sd_{k:03d}",
             [
                 (f"{FAMILY}/", f"{SCALE_DIR}/sd_{k:03d}/"),
-                ("screen_detection_", f"screen_detection_{k:03d}_"),
+                ("screen_detection_", f"screen_detection_{tag}{k:03d}_"),
             ],
         )
     directories = []
     for k in range(singles):
         directory = f"{SCALE_DIR}/text_normalizer_{k:03d}"
         copy_renamed(
-            root / SINGLE, root / directory, [("text_normalizer", f"text_normalizer_{k:03d}")]
+            root / SINGLE,
+            root / directory,
+            [("text_normalizer", f"text_normalizer_{tag}{k:03d}")],
         )
         directories.append(directory)
     return directories
@@ -186,17 +192,17 @@ def stop_pantsd(root: Path) -> None:
 
 
 def run(root: Path, models: int) -> Bench:
-    singles = write_models(root, models)
+    singles = write_models(root, models, uuid.uuid4().hex[:6])
     changed = singles[len(singles) // 2]
     bench = Bench(root, f"triton_mme.scale={uuid.uuid4().hex}")
     scale = f"{SCALE_DIR}::"
     bench.pants("list", "::")  # starts pantsd; interpreter and tool set-up outside the figures
     bench.measure("list ::", "list", "::")
-    bench.measure("package, cold", "--no-local-cache", "package", scale)
+    bench.measure("package, cold", "package", scale)
     bench.measure("package, no-op", "package", scale)
     touch(root, changed, "change 1")
     bench.measure("package, one change", "package", scale)
-    bench.measure("test, cold", "--no-local-cache", "test", scale)
+    bench.measure("test, cold", "test", scale)
     bench.measure("test, no-op", "test", scale)
     touch(root, changed, "change 2")
     bench.measure("test, one model alone (after a change)", "test", f"{changed}:")

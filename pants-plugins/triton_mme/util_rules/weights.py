@@ -86,7 +86,7 @@ class DvcPointer:
 
     def fetch_request_json(self, dvc_dir: str) -> str:
         """The argument of `scripts/dvc_fetch.py`; `dvc_dir` is `.dvc` unless the fetch needs the
-        repo's real `.dvc` directory (see `fetch_dvc_dir`)."""
+        repo's real `.dvc` directory (see `dvc_fetch_requests`)."""
         outs = [
             {
                 "path": self.out_path(out),
@@ -307,7 +307,7 @@ async def repo_store_objects(request: RepoStoreObjectsRequest) -> Digest:
         for out in request.outs
         if not out.is_directory
     ]
-    members = []
+    members: list[str] = []
     for listing in await Get(DigestContents, PathGlobs(listings)):
         store = listing.path.split("/files/md5/")[0]
         try:
