@@ -76,7 +76,7 @@ def write_models(root: Path, models: int, tag: str) -> list[str]:
         )
     directories = []
     for k in range(singles):
-        directory = f"{SCALE_DIR}/text_normalizer_{k:03d}"
+        directory = f"{SCALE_DIR}/text_normalizer_{tag}{k:03d}"
         copy_renamed(
             root / SINGLE,
             root / directory,
