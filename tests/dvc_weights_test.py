@@ -159,8 +159,9 @@ def new_rule_runner(options: list[str], env: dict[str, str] | None = None) -> Ru
             QueryRule(DigestContents, [Digest]),
         ],
         target_types=[TritonModelTarget],
-        # `.dvc/` is hidden, and Pants ignores hidden directories unless told otherwise.
-        bootstrap_args=["--pants-ignore=+['!/.dvc/']"],
+        # `.dvc/` and the local remote are hidden, and Pants ignores hidden directories unless
+        # told otherwise.
+        bootstrap_args=["--pants-ignore=+['!/.dvc/', '!/.dvc-storage/']"],
         ca_certs_path=CA_CERTS,
     )
     rule_runner.set_options(options, env=env, env_inherit={"PATH", "HOME", "PYENV_ROOT"})
@@ -228,16 +229,19 @@ def test_local_remote_fetches_files_and_directories(local_runner: RuleRunner) ->
     assert_example_weights_in(model_files(local_runner))
 
 
-def test_unchanged_pointer_is_not_fetched_again(local_runner: RuleRunner) -> None:
+def test_unchanged_pointer_is_not_fetched_again(local_runner: RuleRunner, tmp_path: Path) -> None:
     tracked = example_weights()
-    write_model(local_runner, LOCAL_CONFIG, tracked)
-    store = Path(local_runner.build_root, ".dvc-storage")
+    # A local remote outside the repo: unlike the repo's own store, its objects are no input of
+    # the fetch, so only the process cache can answer once it is gone.
+    store = tmp_path / "store"
+    outside_config = LOCAL_CONFIG.replace("../.dvc-storage", str(store))
+    write_model(local_runner, outside_config, tracked)
     push_to_directory(store, tracked.objects)
     model_files(local_runner)
     shutil.rmtree(store)
     # Rewriting the pointers (same bytes) makes the rules run again; the fetch process is then
     # answered from Pants' process cache: no remote is needed any more.
-    write_model(local_runner, LOCAL_CONFIG, tracked)
+    write_model(local_runner, outside_config, tracked)
     assert_example_weights_in(model_files(local_runner))
 
 
@@ -273,7 +277,7 @@ def test_local_remote_missing_object(local_runner: RuleRunner) -> None:
         WeightsError,
         contains=(
             f"{MODEL}/1/model.onnx.dvc: remote `local-store` "
-            f"({local_runner.build_root}/.dvc-storage) does not have {missing}. "
+            f"(.dvc-storage) does not have {missing}. "
             "Did you `dvc push`?"
         ),
     ):
@@ -309,7 +313,7 @@ def test_local_remote_corrupt_file_object(local_runner: RuleRunner) -> None:
         WeightsError,
         contains=(
             f"{MODEL}/1/model.onnx.dvc: the bytes fetched from remote `local-store` "
-            f"({local_runner.build_root}/.dvc-storage) do not match the pointer:\n"
+            "(.dvc-storage) do not match the pointer:\n"
             f"  - {MODEL}/1/model.onnx: expected md5 {md5(ONNX_BYTES)}, got {md5(b'rot')} "
             f"(remote object {onnx_key})"
         ),

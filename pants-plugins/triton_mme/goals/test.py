@@ -1,15 +1,17 @@
 """`./pants test` for `triton_test` targets: which model each tests, batching, and the result.
 
-Tests that can share a server are partitioned together (as Pants' pytest runner does with
-`batch_compatibility_tag`), and each batch (at most `[test].batch_size` targets) runs against
-one Triton container. Pants reports one result per batch.
+Tests that can share a server are cut into small, stable partitions (`[triton-testing].batch_size`
+targets and `batch_max_megabytes` of models at most, boundaries chosen by address), and each
+runs against one Triton container. Pants caches and reports one result per partition, so a
+change to one model retests only its partition.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from pants.base.specs import DirLiteralSpec, RawSpecs
 from pants.core.goals.test import (
@@ -22,7 +24,15 @@ from pants.core.goals.test import (
 from pants.core.util_rules.partitions import Partition, PartitionerType, Partitions
 from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.addresses import Address, Addresses, UnparsedAddressInputs
-from pants.engine.fs import DigestSubset, PathGlobs, RemovePrefix, Snapshot
+from pants.engine.fs import (
+    Digest,
+    DigestEntries,
+    DigestSubset,
+    FileEntry,
+    PathGlobs,
+    RemovePrefix,
+    Snapshot,
+)
 from pants.engine.process import FallibleProcessResult, InteractiveProcess, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
@@ -34,8 +44,13 @@ from pants.engine.target import (
     Targets,
 )
 from pants.engine.unions import UnionRule
+from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
-from triton_mme.util_rules.repository import TritonModelFieldSet
+from triton_mme.util_rules.repository import (
+    ModelRepository,
+    ModelRepositoryRequest,
+    TritonModelFieldSet,
+)
 from triton_mme.subsystems.triton_testing import TritonTestSubsystem
 from triton_mme.util_rules.triton_server import (
     RESULTS_DIR,
@@ -160,25 +175,99 @@ class ServerPartitionMetadata:
         return "one shared Triton server" if self.shared else "a Triton server of its own"
 
 
+def _may_start_batch(address: Address, batch_size: int) -> bool:
+    """Whether `address` may open a new batch, decided by its name alone (about one address in
+    `batch_size / 4`), so that batch boundaries stay put when other models come and go."""
+    digest = hashlib.sha256(address.spec.encode()).digest()
+    return int.from_bytes(digest[:4], "big") % max(1, batch_size // 4) == 0
+
+
 def partition_field_sets(
     field_sets: Iterable[TritonTestFieldSet],
+    served_sizes: Mapping[Address, Mapping[Address, int]],
+    batch_size: int,
+    batch_max_bytes: int,
 ) -> list[Partition[TritonTestFieldSet, ServerPartitionMetadata]]:
-    shared: list[TritonTestFieldSet] = []
-    alone: list[Partition[TritonTestFieldSet, ServerPartitionMetadata]] = []
+    """Stable small partitions: a change to one model reruns only the tests of its partition.
+
+    `served_sizes` maps each test target to the model directories its server loads, with their
+    sizes in bytes. Targets stay in address order (an ensemble beside its members). A partition
+    of at least `batch_size / 2` targets ends before a target that `_may_start_batch` (content-
+    defined boundaries, as in rsync), and every partition ends before it would exceed
+    `batch_size` targets or `batch_max_bytes` of distinct model directories.
+    """
+    min_size = max(1, batch_size // 2)
+    partitions: list[Partition[TritonTestFieldSet, ServerPartitionMetadata]] = []
+    current: list[TritonTestFieldSet] = []
+    current_models: dict[Address, int] = {}
     for field_set in sorted(field_sets, key=lambda fs: fs.address):
-        if field_set.share_server.value:
-            shared.append(field_set)
-        else:
-            alone.append(Partition((field_set,), ServerPartitionMetadata(shared=False)))
-    partitions = [Partition(tuple(shared), ServerPartitionMetadata(shared=True))] if shared else []
-    return partitions + alone
+        if not field_set.share_server.value:
+            partitions.append(Partition((field_set,), ServerPartitionMetadata(shared=False)))
+            continue
+        models = {**current_models, **served_sizes.get(field_set.address, {})}
+        if current and (
+            (len(current) >= min_size and _may_start_batch(field_set.address, batch_size))
+            or len(current) >= batch_size
+            or sum(models.values()) > batch_max_bytes
+        ):
+            partitions.append(Partition(tuple(current), ServerPartitionMetadata(shared=True)))
+            current, models = [], dict(served_sizes.get(field_set.address, {}))
+        current.append(field_set)
+        current_models = models
+    if current:
+        partitions.append(Partition(tuple(current), ServerPartitionMetadata(shared=True)))
+    return sorted(partitions, key=lambda p: (not p.metadata.shared, p.elements[0].address))
+
+
+@dataclass(frozen=True)
+class ServedModelSizesRequest:
+    address: Address
+    model: str | None
+
+
+@dataclass(frozen=True)
+class ServedModelSizes:
+    by_directory: FrozenDict[Address, int]  # every model directory the server loads, in bytes
+
+
+@rule(desc="Measure the models a Triton test serves", level=LogLevel.DEBUG)
+async def served_model_sizes(request: ServedModelSizesRequest) -> ServedModelSizes:
+    tested = await Get(TestedModel, TestedModelRequest(request.address, request.model))
+    repository = await Get(ModelRepository, ModelRepositoryRequest(Addresses([tested.address])))
+    entries = await MultiGet(
+        Get(DigestEntries, Digest, directory.digest) for directory in repository.directories
+    )
+    return ServedModelSizes(
+        FrozenDict(
+            {
+                directory.address: sum(
+                    e.file_digest.serialized_bytes_length
+                    for e in dir_entries
+                    if isinstance(e, FileEntry)
+                )
+                for directory, dir_entries in zip(repository.directories, entries)
+            }
+        )
+    )
 
 
 @rule(desc="Partition Triton tests", level=LogLevel.DEBUG)
 async def partition_triton_tests(
     request: TritonTestRequest.PartitionRequest[TritonTestFieldSet],
+    subsystem: TritonTestSubsystem,
 ) -> Partitions[TritonTestFieldSet, ServerPartitionMetadata]:
-    return Partitions(partition_field_sets(request.field_sets))
+    shared = [fs for fs in request.field_sets if fs.share_server.value]
+    sizes = await MultiGet(
+        Get(ServedModelSizes, ServedModelSizesRequest(fs.address, fs.model.value)) for fs in shared
+    )
+    return Partitions(
+        partition_field_sets(
+            request.field_sets,
+            {fs.address: size.by_directory for fs, size in zip(shared, sizes)},
+            subsystem.batch_size,
+            subsystem.batch_max_megabytes * 1024 * 1024,
+        )
+    )
 
 
 def split_test_files(paths: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -19,8 +19,10 @@ from triton_mme.goals.tailor import PutativeTritonTestsRequest, putative_triton_
 from triton_mme.target_types import (
     TritonTestDependenciesField,
     TritonTestModelField,
+    TritonTestShareServerField,
     TritonTestSourcesField,
     TritonTestTarget,
+    TritonTestTimeoutField,
 )
 from triton_mme.goals.test import (
     ServedTestRequest,
@@ -28,6 +30,7 @@ from triton_mme.goals.test import (
     TritonTestModelError,
     TritonTestRequest,
     batch_timeout,
+    partition_field_sets,
     split_test_files,
 )
 
@@ -203,3 +206,58 @@ def test_batch_timeout_sums_the_targets_timeouts(
         TestSubsystem, timeouts=timeouts, timeout_default=default, timeout_maximum=maximum
     )
     assert batch_timeout(field_sets, test_subsystem) == expected
+
+
+def shared_field_set(name: str, share_server: bool = True) -> TritonTestFieldSet:
+    address = Address(f"models/{name}", target_name="tests")
+    return TritonTestFieldSet(
+        address,
+        sources=TritonTestSourcesField(None, address),
+        model=TritonTestModelField(None, address),
+        timeout=TritonTestTimeoutField(None, address),
+        share_server=TritonTestShareServerField(share_server, address),
+    )
+
+
+def partitioned(
+    names: list[str], sizes: dict[str, int] | None = None, batch_size: int = 8, max_bytes: int = 100
+) -> list[list[str]]:
+    field_sets = [shared_field_set(name) for name in names]
+    served = {
+        fs.address: {
+            Address(f"models/{fs.address.spec_path[7:]}"): (sizes or {}).get(
+                fs.address.spec_path[7:], 1
+            )
+        }
+        for fs in field_sets
+    }
+    partitions = partition_field_sets(field_sets, served, batch_size, max_bytes)
+    return [[fs.address.spec_path[7:] for fs in p.elements] for p in partitions]
+
+
+def test_partitions_are_capped_and_stable() -> None:
+    names = [f"m{k:03d}" for k in range(60)]
+    batches = partitioned(names)
+    assert sorted(sum(batches, [])) == names
+    assert all(4 <= len(batch) <= 8 for batch in batches[:-1]) and len(batches[-1]) <= 8
+    # A new model changes at most the partition it joins and the one after it; the others keep
+    # their members, so their cached results stay valid.
+    with_new = partitioned(sorted([*names, "m030x"]))
+    unchanged = [batch for batch in batches if batch in with_new]
+    assert len(unchanged) >= len(batches) - 2
+
+
+def test_partitions_respect_the_memory_bound() -> None:
+    sizes = {"a": 60, "b": 30, "c": 20, "d": 150, "e": 10}
+    assert partitioned(list(sizes), sizes, max_bytes=100) == [["a", "b"], ["c"], ["d"], ["e"]]
+
+
+def test_models_served_by_several_tests_count_once() -> None:
+    field_sets = [shared_field_set("pipeline"), shared_field_set("pre")]
+    shared_member = {Address("models/pre"): 60}
+    served = {
+        field_sets[0].address: {Address("models/pipeline"): 1, **shared_member},
+        field_sets[1].address: shared_member,
+    }
+    (partition,) = partition_field_sets(field_sets, served, 8, 100)
+    assert len(partition.elements) == 2

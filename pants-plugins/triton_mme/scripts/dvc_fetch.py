@@ -4,12 +4,14 @@ Runs inside the DVC tool PEX (see `triton_mme/subsystems/dvc.py`), in a sandbox 
 repo's `.dvc/config` and one pointer file. Its only argument is a JSON request:
 
     {"pointer": "models/m/1/model.onnx.dvc",   # sandbox-relative, as in the repo
-     "dvc_dir": "/abs/repo/.dvc",              # the repo's real .dvc directory
+     "dvc_dir": ".dvc",                        # or the repo's absolute .dvc directory
      "outs": [{"path": "models/m/1/model.onnx", "md5": "...", "is_directory": false,
                "size": 123, "nfiles": null, "remote": null}]}
 
-`dvc_dir` is where relative local remote URLs are resolved (the sandbox is a temporary
-directory) and where `config.local` is read at run time. Credentials are never passed in: DVC and
+`dvc_dir` is where relative local remote URLs are resolved and where `config.local` is read at
+run time. It is `.dvc` (the sandbox's copy, which also holds the objects of a local remote inside
+the repo) unless the repo has a `config.local` or a local remote outside it: then it is the
+repo's absolute `.dvc` path (see `util_rules/weights.py`). Credentials are never passed in: DVC and
 botocore read them at run time from `config.local`, `~/.aws` or the AWS profile, so they are not
 part of any cache key. The fetched bytes are checked against the pointer's md5, so where they came
 from cannot change the result, only whether the fetch succeeds.
@@ -123,14 +125,15 @@ def secrets_in(config: dict[str, Any]) -> list[str]:
 def absolute_remote_urls(config: dict[str, Any], dvc_dir: str) -> dict[str, Any]:
     """A config whose relative local remote URLs are resolved against the repo's .dvc directory.
 
-    DVC resolves a relative `url` against the directory of the config file naming it; in the
-    sandbox that would be a temporary directory instead of the repo.
+    DVC resolves a relative `url` against the directory of the config file naming it; the sandbox
+    passes the config as data, so it is resolved here (against the sandbox's working directory
+    when `dvc_dir` is relative).
     """
     remotes = {}
     for name, options in config.get("remote", {}).items():
         url = options.get("url")
         if url and not re.match(r"\w+://", url) and not os.path.isabs(os.path.expanduser(url)):
-            options = {**options, "url": os.path.normpath(os.path.join(dvc_dir, url))}
+            options = {**options, "url": os.path.abspath(os.path.join(dvc_dir, url))}
         remotes[name] = options
     return {**config, "remote": remotes}
 
@@ -161,7 +164,15 @@ def describe_remote(config: dict[str, Any], name: str | None) -> RemoteDescripti
         )
     url = str(options.get("url", "?"))
     local_root = None if re.match(r"\w+://", url) else url
-    return RemoteDescription(name=name, url=redact_url(url), local_root=local_root)
+    # A local remote inside the repo is in the sandbox: name it by its repo-relative path.
+    shown = os.path.relpath(url) if local_root and is_under(url, os.getcwd()) else url
+    return RemoteDescription(name=name, url=redact_url(shown), local_root=local_root)
+
+
+def is_under(path: str, root: str) -> bool:
+    return os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) == os.path.abspath(
+        root
+    )
 
 
 def verify_file(out: ExpectedOut, path: str, relpath: str | None = None) -> list[str]:

@@ -10,6 +10,7 @@ model directory, through the `ModelFilesRequest` union: `package` and `test` bot
 
 from __future__ import annotations
 
+import configparser
 import json
 import posixpath
 import re
@@ -19,6 +20,7 @@ from typing import Any, Iterable, Mapping
 import yaml  # pants: no-infer-dep (PyYAML comes with Pants)
 from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.base.build_root import BuildRoot
+from pants.engine.collection import Collection
 from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import (
@@ -30,6 +32,7 @@ from pants.engine.fs import (
     FileDigest,
     FileEntry,
     MergeDigests,
+    Paths,
     PathGlobs,
     RemovePrefix,
     Snapshot,
@@ -48,6 +51,7 @@ from triton_mme.subsystems.tool import ScriptTool, ScriptToolRequest
 from triton_mme.target_types import TritonWeightsField
 
 DVC_CONFIG = ".dvc/config"
+DVC_LOCAL_CONFIG = ".dvc/config.local"
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -81,7 +85,8 @@ class DvcPointer:
         return posixpath.join(posixpath.dirname(self.path), out.path)
 
     def fetch_request_json(self, dvc_dir: str) -> str:
-        """The argument of `scripts/dvc_fetch.py`."""
+        """The argument of `scripts/dvc_fetch.py`; `dvc_dir` is `.dvc` unless the fetch needs the
+        repo's real `.dvc` directory (see `dvc_fetch_requests`)."""
         outs = [
             {
                 "path": self.out_path(out),
@@ -214,6 +219,56 @@ def check_sources_match_weights(
                 )
 
 
+def _remote_urls(config_text: str) -> tuple[str | None, dict[str, str]]:
+    """The default remote's name and every remote's `url`, from a DVC config file."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(config_text)
+    except configparser.Error as e:
+        raise WeightsError(
+            f"{DVC_CONFIG} is not a valid DVC config ({e}); fix it with `dvc remote`"
+        )
+    urls = {}
+    for section in parser.sections():
+        match = re.fullmatch(r"""'?remote "(.+)"'?""", section.strip())
+        if match and parser.has_option(section, "url"):
+            urls[match.group(1)] = parser.get(section, "url")
+    return parser.get("core", "remote", fallback=None), urls
+
+
+@dataclass(frozen=True)
+class RemoteLocations:
+    """Where a pointer's remotes are, as far as the fetch's cache key is concerned."""
+
+    repo_stores: tuple[str, ...]  # build-root-relative local remotes inside the repo
+    outside_local: bool  # a local remote outside the repo: only its absolute path names it
+
+
+def remote_locations(config_text: str, pointer: DvcPointer) -> RemoteLocations:
+    """Classifies the remotes `pointer` fetches from.
+
+    A relative local remote inside the repo (DVC resolves its `url` against `.dvc/`) is repo
+    content: its objects go into the fetch's sandbox, so no absolute path enters the cache key.
+    """
+    default, urls = _remote_urls(config_text)
+    stores, outside = set(), False
+    for out in pointer.outs:
+        url = urls.get(out.remote or default or "")
+        if not url or re.match(r"\w+://", url):
+            continue  # a URL (s3://, ...), or a missing remote the fetch reports
+        path = posixpath.normpath(posixpath.join(".dvc", url))
+        if posixpath.isabs(url) or url.startswith("~") or path.split("/")[0] == "..":
+            outside = True
+        else:
+            stores.add(path)
+    return RemoteLocations(tuple(sorted(stores)), outside)
+
+
+def object_path(store: str, md5: str) -> str:
+    """Where DVC 3 keeps an object in a local remote."""
+    return f"{store}/files/md5/{md5[:2]}/{md5[2:]}"
+
+
 @dataclass(frozen=True)
 class DvcWeightsRequest(ModelFilesRequest):
     required_fields = (TritonWeightsField,)
@@ -222,10 +277,52 @@ class DvcWeightsRequest(ModelFilesRequest):
 @dataclass(frozen=True)
 class DvcFetchRequest(EngineAwareParameter):
     pointer: DvcPointer
-    input_digest: Digest  # `.dvc/config` and the pointer file, at their build-root paths
+    # `.dvc/config`, the pointer file and the objects of in-repo local remotes, at their
+    # build-root paths
+    input_digest: Digest
+    dvc_dir: str  # `.dvc`, or the repo's absolute `.dvc` path when the fetch needs it
 
     def debug_hint(self) -> str:
         return self.pointer.path
+
+
+@dataclass(frozen=True)
+class RepoStoreObjectsRequest:
+    """The objects that in-repo local remotes hold for a pointer's outs."""
+
+    stores: tuple[str, ...]
+    outs: tuple[DvcOut, ...]
+
+
+@rule(desc="Collect DVC objects from the repo's local remote", level=LogLevel.DEBUG)
+async def repo_store_objects(request: RepoStoreObjectsRequest) -> Digest:
+    if not request.stores:
+        return EMPTY_DIGEST
+    listings = [
+        object_path(store, out.md5) + ".dir"
+        for store in request.stores
+        for out in request.outs
+        if out.is_directory
+    ]
+    files = [
+        object_path(store, out.md5)
+        for store in request.stores
+        for out in request.outs
+        if not out.is_directory
+    ]
+    members: list[str] = []
+    for listing in await Get(DigestContents, PathGlobs(listings)):
+        store = listing.path.split("/files/md5/")[0]
+        try:
+            entries = json.loads(listing.content)
+        except ValueError:
+            continue  # the fetch checks the listing and names the corrupt object
+        members.extend(
+            object_path(store, entry["md5"])
+            for entry in entries
+            if isinstance(entry, dict) and _MD5.match(str(entry.get("md5")))
+        )
+    return await Get(Digest, PathGlobs([*files, *listings, *members]))
 
 
 @dataclass(frozen=True)
@@ -239,19 +336,17 @@ class FetchedWeights:
 async def fetch_dvc_pointer(
     request: DvcFetchRequest,
     dvc: DvcSubsystem,
-    build_root: BuildRoot,
 ) -> FetchedWeights:
     env, tool = await MultiGet(
         Get(EnvironmentVars, EnvironmentVarsRequest(dvc.checked_env_vars())),
         Get(ScriptTool, ScriptToolRequest, dvc.tool_request()),
     )
     pointer = request.pointer
-    dvc_dir = posixpath.join(build_root.path, ".dvc")
     result = await Get(
         FallibleProcessResult,
         VenvPexProcess(
             tool.pex,
-            argv=(pointer.fetch_request_json(dvc_dir),),
+            argv=(pointer.fetch_request_json(request.dvc_dir),),
             description=f"Fetch DVC-tracked weights of {pointer.path}",
             input_digest=request.input_digest,
             extra_env={**env, "AWS_EC2_METADATA_DISABLED": "true", "DVC_NO_ANALYTICS": "1"},
@@ -268,6 +363,45 @@ async def fetch_dvc_pointer(
             f"stdout:\n{result.stdout.decode('utf-8', 'replace')}"
         )
     return FetchedWeights(result.output_digest)
+
+
+@dataclass(frozen=True)
+class DvcFetchSetup:
+    dvc_config: Digest
+    pointers: tuple[tuple[DvcPointer, Digest], ...]  # each with the digest of its file
+
+
+class DvcFetchRequests(Collection[DvcFetchRequest]):
+    pass
+
+
+@rule(desc="Set up DVC fetches", level=LogLevel.DEBUG)
+async def dvc_fetch_requests(setup: DvcFetchSetup, build_root: BuildRoot) -> DvcFetchRequests:
+    """One fetch per pointer, keyed by content only wherever possible (remote caches are shared
+    by checkouts at different paths): the repo's absolute path enters the key only when DVC must
+    read `.dvc/config.local` or a local remote outside the repo at run time."""
+    config, local_config = await MultiGet(
+        Get(DigestContents, Digest, setup.dvc_config), Get(Paths, PathGlobs([DVC_LOCAL_CONFIG]))
+    )
+    config_text = config[0].content.decode("utf-8", "replace")
+    locations = [remote_locations(config_text, pointer) for pointer, _ in setup.pointers]
+    objects = await MultiGet(
+        Get(Digest, RepoStoreObjectsRequest(location.repo_stores, pointer.outs))
+        for location, (pointer, _) in zip(locations, setup.pointers)
+    )
+    input_digests = await MultiGet(
+        Get(Digest, MergeDigests([setup.dvc_config, pointer_digest, store_objects]))
+        for (_, pointer_digest), store_objects in zip(setup.pointers, objects)
+    )
+    absolute_dvc_dir = posixpath.join(build_root.path, ".dvc")
+    return DvcFetchRequests(
+        DvcFetchRequest(
+            pointer,
+            digest,
+            absolute_dvc_dir if local_config.files or location.outside_local else ".dvc",
+        )
+        for (pointer, _), digest, location in zip(setup.pointers, input_digests, locations)
+    )
 
 
 def _file_digests(entries: Iterable[Any]) -> dict[str, FileDigest]:
@@ -298,12 +432,11 @@ async def dvc_model_weights(request: DvcWeightsRequest) -> ModelFiles:
         Get(Digest, DigestSubset(pointer_sources.snapshot.digest, PathGlobs([pointer.path])))
         for pointer in pointers
     )
-    input_digests = await MultiGet(
-        Get(Digest, MergeDigests([dvc_config.digest, digest])) for digest in pointer_digests
+    fetch_requests = await Get(
+        DvcFetchRequests, DvcFetchSetup(dvc_config.digest, tuple(zip(pointers, pointer_digests)))
     )
     fetched = await MultiGet(
-        Get(FetchedWeights, DvcFetchRequest(pointer, digest))
-        for pointer, digest in zip(pointers, input_digests)
+        Get(FetchedWeights, DvcFetchRequest, request) for request in fetch_requests
     )
     merged = await Get(Digest, MergeDigests(weights.digest for weights in fetched))
     fetched_entries, source_entries = await MultiGet(

@@ -18,10 +18,13 @@ from triton_mme.util_rules.weights import (
     DvcOut,
     DvcPointer,
     DvcPointerError,
+    RemoteLocations,
     WeightsError,
     check_pointers_do_not_overlap,
     check_sources_match_weights,
+    object_path,
     parse_dvc_pointer,
+    remote_locations,
 )
 
 FILE_POINTER = dedent(
@@ -197,3 +200,32 @@ def test_pointers_without_dvc_config_say_how_to_set_one_up(rule_runner: RuleRunn
             ModelDirectory,
             [ModelDirectoryRequest(rule_runner.get_target(Address("models/add_one")))],
         )
+
+
+def test_remote_locations_keep_the_repo_path_out_of_the_key() -> None:
+    pointer = parse_dvc_pointer("models/m/1/tokenizer.dvc", DIRECTORY_POINTER.encode())
+    config = """\
+[core]
+    remote = {default}
+['remote "repo"']
+    url = ../.dvc-storage
+['remote "outside"']
+    url = ../../shared-store
+['remote "absolute"']
+    url = /mnt/weights
+['remote "s3"']
+    url = s3://bucket/dvc
+"""
+    located = {
+        name: remote_locations(config.format(default=name), pointer)
+        for name in ("repo", "outside", "absolute", "s3")
+    }
+    assert located == {
+        "repo": RemoteLocations((".dvc-storage",), outside_local=False),
+        "outside": RemoteLocations((), outside_local=True),
+        "absolute": RemoteLocations((), outside_local=True),
+        "s3": RemoteLocations((), outside_local=False),
+    }
+    assert object_path(".dvc-storage", "849835d274483dc683eb416d6e4f887d") == (
+        ".dvc-storage/files/md5/84/9835d274483dc683eb416d6e4f887d"
+    )
