@@ -94,7 +94,7 @@ def _check_shipped_ensembles(artifact: str, configs: Mapping[str, tuple[str, str
         name: parse_model_config(f"{artifact}: {name}/{CONFIG_FILE}", text)
         for name, (_, text) in configs.items()
     }
-    errors = []
+    errors: list[str] = []
     for name, message in messages.items():
         if message.ensemble_scheduling.step:
             errors.extend(

@@ -201,10 +201,11 @@ class MultiModelEndpoint:
     def _load_in_background(self, target_model: str) -> Future[None]:
         """The pending load of `target_model`, started unless one is under way."""
         with self._changed:
-            pending = self._loading.get(target_model)
-            if pending is not None:
-                return pending
-            pending = self._loading[target_model] = Future()
+            under_way = self._loading.get(target_model)
+            if under_way is not None:
+                return under_way
+            pending: Future[None] = Future()
+            self._loading[target_model] = pending
 
         def run() -> None:
             try:
