@@ -227,9 +227,9 @@ def packaged_deployables(
     found: dict[str, Deployable] = {}
     for deployable in (*deployables(packaged), *deployables(packaged_second_version)):
         first = found.setdefault(deployable.target_model, deployable)
-        assert first.tarball.read_bytes() == deployable.tarball.read_bytes(), (
-            f"{deployable.target_model}: packaged twice from the same sources, with other bytes"
-        )
+        assert (
+            first.tarball.read_bytes() == deployable.tarball.read_bytes()
+        ), f"{deployable.target_model}: packaged twice from the same sources, with other bytes"
     return list(found.values())
 
 
