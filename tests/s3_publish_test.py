@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
+import tarfile
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -81,6 +83,7 @@ def test_first_publish_uploads_with_provenance(seaweedfs: S3Server, bucket: str,
         "model-name": "fraud_tree",
         "artifact-version": "1.0",
         "git-commit": "abc123",
+        "member-models": "[]",
     }
 
 
@@ -332,3 +335,58 @@ def test_server_killed_mid_upload_leaves_nothing_and_rerun_succeeds(tmp_path):
         assert object_bytes(server, destination) == content
     finally:
         server.kill()
+
+
+def ensemble_tarball(ensemble: str, members: list[str], weights: int = 0) -> bytes:
+    """An MME tarball: `ensemble` (platform "ensemble") and its member model directories."""
+    files = {f"{ensemble}/config.pbtxt": b'platform: "ensemble"\n'}
+    for member in members:
+        files[f"{member}/config.pbtxt"] = b'backend: "python"\n'
+        files[f"{member}/1/model.bin"] = os.urandom(weights)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return gzip.compress(buffer.getvalue(), compresslevel=1)
+
+
+def test_member_names_colliding_with_a_published_tarball_are_refused(
+    seaweedfs: S3Server, bucket: str, tmp_path
+):
+    first = write_tarball(tmp_path / "a", "pipe", "1.0", ensemble_tarball("pipe", ["pipe_1.0.pre"]))
+    publish(seaweedfs.client(), first, destination_for(seaweedfs, first))
+    head = seaweedfs.client().head_object(Bucket=bucket, Key=destination_for(seaweedfs, first).key)
+    assert head["Metadata"]["member-models"] == '["pipe_1.0.pre"]'
+
+    clash = write_tarball(tmp_path / "b", "other", "1.0", ensemble_tarball("o", ["pipe_1.0.pre"]))
+    destination = destination_for(seaweedfs, clash)
+    with pytest.raises(PublishRefused) as refused:
+        publish(seaweedfs.client(), clash, destination)
+    assert str(refused.value).startswith(
+        f"Refused to publish {destination.uri}: its member model(s) `pipe_1.0.pre` are also in "
+        f"s3://{bucket}/mme/pipe_1.0.tar.gz."
+    )
+    assert not key_exists(seaweedfs, destination)
+
+    fine = write_tarball(tmp_path / "c", "pipe", "1.1", ensemble_tarball("pipe", ["pipe_1.1.pre"]))
+    assert publish(seaweedfs.client(), fine, destination_for(seaweedfs, fine)).status == "uploaded"
+
+
+def test_hand_made_tarball_without_metadata_is_read_with_a_ranged_get(
+    seaweedfs: S3Server, bucket: str, tmp_path
+):
+    # Uploaded by hand (no member-models metadata), with weights bigger than the ranged GET
+    # reads after its first member model: the collision is found in the tarball's first bytes.
+    hand_made = ensemble_tarball("zz_pipeline", ["legacy_pre", "legacy_post"], weights=5 * MIB)
+    seaweedfs.client().put_object(Bucket=bucket, Key="hand/legacy_1.tar.gz", Body=hand_made)
+    tarball = write_tarball(tmp_path, "new", "1", ensemble_tarball("new", ["legacy_pre"]))
+    destination = Destination(
+        bucket=bucket,
+        key="hand/new_1.tar.gz",
+        region=seaweedfs.region,
+        endpoint_url=seaweedfs.endpoint_url,
+    )
+    with pytest.raises(PublishRefused, match="`legacy_pre` are also in s3://.*/legacy_1.tar.gz"):
+        publish(seaweedfs.client(), tarball, destination)

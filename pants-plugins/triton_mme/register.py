@@ -21,7 +21,14 @@ from triton_mme.target_types import (
     TritonPythonEnvTarget,
     TritonTestTarget,
 )
-from triton_mme.util_rules import docker, repository, triton_server, validation, weights
+from triton_mme.util_rules import (
+    artifact_names,
+    docker,
+    repository,
+    triton_server,
+    validation,
+    weights,
+)
 from triton_mme.util_rules.env import build as env_build
 from triton_mme.util_rules.env import channel as env_channel
 from triton_mme.util_rules.env import lock as env_lock
@@ -41,6 +48,7 @@ def target_types() -> Iterable[type[Target]]:
 def rules() -> Iterable[Rule | UnionRule]:
     return (
         *repository.rules(),
+        *artifact_names.rules(),
         *validation.rules(),
         *dependency_inference.rules(),
         *lint.rules(),

@@ -1,8 +1,10 @@
 """`./pants package` on a model: `<model_name>_<artifact_version>.tar.gz` for SageMaker MME.
 
 The tarball holds the validated `ModelRepository` of the target (the model's directory, or an
-ensemble's directory plus every model it needs), written by `scripts/write_tarball.py` in a
-sandboxed process so that it is byte-reproducible and multi-GB weights never enter Pants' memory.
+ensemble's directory plus every model it needs) under the names the artifact ships (an
+ensemble's members renamed `<artifact>.<member>`, see `util_rules/artifact_names.py`), written by
+`scripts/write_tarball.py` in a sandboxed process so that it is byte-reproducible and multi-GB
+weights never enter Pants' memory.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ from triton_mme.target_types import (
     TritonModelVersionFileField,
     TritonVersionSourcesField,
 )
+from triton_mme.util_rules.artifact_names import (
+    ArtifactModels,
+    ArtifactModelsRequest,
+    artifact_name,
+)
 from triton_mme.util_rules.validation import (
     ValidatedModelRepository,
     ValidatedModelRepositoryRequest,
@@ -72,10 +79,6 @@ def check_artifact_version(version: str, origin: str) -> str:
             "Use e.g. `1.0.0` or `2024-06-01_a`."
         )
     return stripped
-
-
-def tarball_name(model_name: str, version: str) -> str:
-    return f"{model_name}_{version}.tar.gz"
 
 
 @dataclass(frozen=True)
@@ -164,10 +167,12 @@ async def package_triton_model(
         ),
         Get(ScriptTool, ScriptToolRequest, writer_subsystem.tool_request()),
     )
-    repository = validated.repository
+    artifact = artifact_name(field_set.resolved_model_name, version.version)
+    repository = await Get(
+        ArtifactModels, ArtifactModelsRequest(validated.repository, field_set.address, artifact)
+    )
     output = field_set.output_path.value or os.path.join(
-        field_set.address.spec_path,
-        tarball_name(field_set.resolved_model_name, version.version),
+        field_set.address.spec_path, f"{artifact}.tar.gz"
     )
     # The tarball's modes come from the digest: modes on disk in the sandbox are not reliable
     # (see write_tarball.py).

@@ -13,7 +13,7 @@ from pants.engine.fs import Digest, DigestContents
 from pants.engine.target import Target
 from pants.testutil.rule_runner import QueryRule, RuleRunner, engine_error
 from triton_mme import dependency_inference
-from triton_mme.util_rules import repository
+from triton_mme.util_rules import artifact_names, repository
 from triton_mme.goals import package
 from triton_mme.util_rules import validation
 from triton_mme.goals.package import (
@@ -34,6 +34,7 @@ def rule_runner() -> RuleRunner:
     rule_runner = RuleRunner(
         rules=[
             *package.rules(),
+            *artifact_names.rules(),
             *validation.rules(),
             *dependency_inference.rules(),
             *repository.rules(),
@@ -95,16 +96,53 @@ def test_ensemble_tarball_holds_the_ensemble_and_its_members(rule_runner: RuleRu
     assert [a.relpath for a in built.artifacts] == [path]
     assert list(files) == [path]
     assert members(files[path]) == [
-        "add_one/",
-        "add_one/1/",
-        "add_one/1/model.py",
-        "add_one/2/",
-        "add_one/2/model.py",
-        "add_one/config.pbtxt",
         "pipeline/",
         "pipeline/1/",
         "pipeline/config.pbtxt",
+        "pipeline_2.1.0.add_one/",
+        "pipeline_2.1.0.add_one/1/",
+        "pipeline_2.1.0.add_one/1/model.py",
+        "pipeline_2.1.0.add_one/2/",
+        "pipeline_2.1.0.add_one/2/model.py",
+        "pipeline_2.1.0.add_one/config.pbtxt",
     ]
+    with tarfile.open(fileobj=io.BytesIO(files[path])) as tar:
+        configs = {
+            m.name: tar.extractfile(m).read().decode()  # type: ignore[union-attr]
+            for m in tar.getmembers()
+            if m.name.endswith("config.pbtxt")
+        }
+    assert 'model_name: "pipeline_2.1.0.add_one"' in configs["pipeline/config.pbtxt"]
+    assert 'name: "pipeline"\n' in configs["pipeline/config.pbtxt"]
+    assert 'name: "pipeline_2.1.0.add_one"\n' in configs["pipeline_2.1.0.add_one/config.pbtxt"]
+    assert configs["pipeline_2.1.0.add_one/config.pbtxt"].startswith(
+        "# models/add_one/config.pbtxt, with the member model names of this artifact"
+    )
+
+
+def test_bls_call_by_literal_member_name_is_refused(rule_runner: RuleRunner) -> None:
+    call = 'pb_utils.InferenceRequest(model_name="add_one", requested_output_names=["Y"])\n'
+    write_models(rule_runner, **{"models/pipeline/1/model.py": call})
+    with engine_error(
+        InvalidTritonModel,
+        contains=(
+            "models/pipeline/1/model.py:1: calls the model `add_one` by its literal name, but "
+            "in the tarball of `pipeline_2.1.0` it is named `pipeline_2.1.0.add_one`"
+        ),
+    ):
+        build(rule_runner, "models/pipeline")
+
+
+def test_bls_callers_get_the_model_names_parameter(rule_runner: RuleRunner) -> None:
+    call = "pb_utils.InferenceRequest(model_name=self.add_one_model, inputs=[])\n"
+    write_models(rule_runner, **{"models/add_one/1/model.py": call})
+    _, files = build(rule_runner, "models/pipeline")
+    with tarfile.open(fileobj=io.BytesIO(files["models/pipeline/pipeline_2.1.0.tar.gz"])) as tar:
+        config = tar.extractfile("pipeline_2.1.0.add_one/config.pbtxt")
+        assert config is not None
+        text = config.read().decode()
+    assert 'key: "triton_mme.model_names"' in text
+    assert '{\\"add_one\\":\\"pipeline_2.1.0.add_one\\"}' in text
 
 
 def test_single_model_with_artifact_version_field_and_output_path(
@@ -158,9 +196,9 @@ def test_modes_follow_the_digest_not_the_sandbox(rule_runner: RuleRunner) -> Non
     _, files = build(rule_runner, "models/pipeline")
     with tarfile.open(fileobj=io.BytesIO(files["models/pipeline/pipeline_2.1.0.tar.gz"])) as tar:
         modes = {m.name: m.mode for m in tar.getmembers() if m.isfile()}
-    assert modes["add_one/1/weights.bin"] == 0o644
-    assert modes["add_one/1/run.sh"] == 0o755
-    assert modes["add_one/1/model.py"] == 0o644
+    assert modes["pipeline_2.1.0.add_one/1/weights.bin"] == 0o644
+    assert modes["pipeline_2.1.0.add_one/1/run.sh"] == 0o755
+    assert modes["pipeline_2.1.0.add_one/1/model.py"] == 0o644
 
 
 def test_ensemble_member_only_models_are_not_packaged(rule_runner: RuleRunner) -> None:

@@ -11,7 +11,13 @@ Runs inside the boto3 PEX that `pants publish` builds (stdlib + boto3 only). The
 - S3 checks the SHA-256 of the body (of every part for multipart uploads); a multipart upload
   that fails is aborted, and S3 never shows an object before its upload completes;
 - transient errors (throttling, 5xx, dropped connections) are retried by botocore's `standard`
-  retry mode with exponential backoff.
+  retry mode with exponential backoff;
+- a tarball whose member models (the model directories besides the one SageMaker maps to the
+  TargetModel) share a name with those of a tarball already in the destination prefix is
+  refused, naming both objects: one MME instance may load any two objects of its prefix, and
+  Triton has one model namespace. Each published object lists its member names in its
+  `member-models` metadata; for objects without it (hand-made, or older), the first
+  `HEADER_BYTES` of the tarball are read with a ranged GET.
 
 Credentials come from the standard AWS chain (environment, profiles, web identity); this program
 never prints them.
@@ -22,11 +28,16 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import io
+import json
 import math
 import os
+import re
 import sys
+import tarfile
+import zlib
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import IO, Any, Iterable, TextIO
 
 import boto3
 from botocore.config import Config
@@ -41,6 +52,11 @@ CONTENT_TYPE = "application/x-gzip"
 
 EXIT_REFUSED = 3
 EXIT_FAILED = 4
+
+# How much of a published tarball without `member-models` metadata is read to find its members.
+HEADER_BYTES = 4 * MIB
+MEMBERS_METADATA = "member-models"
+_ENSEMBLE_PLATFORM = re.compile(r'^\s*platform\s*:\s*"ensemble"', re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -213,11 +229,84 @@ def resolve_existing(tarball: Tarball, destination: Destination, existing_sha256
     raise refusal(tarball, destination, existing_sha256)
 
 
-def object_metadata(tarball: Tarball, git_commit: str | None) -> dict[str, str]:
+def member_models(stream: IO[bytes]) -> tuple[str, ...]:
+    """The member model directories of a tarball: every top-level directory but the ensemble's
+    (or, for a single model, none); what could be read when the stream is cut short."""
+    directories: set[str] = set()
+    ensembles: set[str] = set()
+    try:
+        with tarfile.open(fileobj=stream, mode="r|gz") as tar:
+            for member in tar:
+                top, _, rest = re.sub(r"^(\./)+", "", member.name).partition("/")
+                if not top or not (rest or member.isdir()):
+                    continue
+                directories.add(top)
+                if rest == "config.pbtxt" and member.isfile():
+                    config = tar.extractfile(member)
+                    text = config.read().decode("utf-8", "replace") if config else ""
+                    if _ENSEMBLE_PLATFORM.search(text):
+                        ensembles.add(top)
+    except (tarfile.TarError, zlib.error, EOFError, OSError):
+        pass  # cut short by the ranged GET, or not a tarball: what was read is the answer
+    if len(directories) <= 1:
+        return ()
+    return tuple(sorted(directories - ensembles))
+
+
+def published_members(client: Any, bucket: str, key: str) -> tuple[str, ...]:
+    """The member models of the published object `key`, from its metadata or its first bytes."""
+    head = client.head_object(Bucket=bucket, Key=key)
+    listed = head.get("Metadata", {}).get(MEMBERS_METADATA)
+    if listed is not None:
+        try:
+            return tuple(json.loads(listed))
+        except ValueError:
+            pass
+    response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{HEADER_BYTES - 1}")
+    return member_models(io.BytesIO(response["Body"].read()))
+
+
+def check_member_collisions(
+    client: Any, tarball: Tarball, destination: Destination, members: Iterable[str]
+) -> None:
+    """Refuse `tarball` when a tarball in the destination prefix holds a member of its names."""
+    own = set(members)
+    if not own:
+        return
+    prefix = destination.key.rsplit("/", 1)[0] + "/" if "/" in destination.key else ""
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=destination.bucket, Prefix=prefix, Delimiter="/"
+    )
+    try:
+        for page in pages:
+            for listed in page.get("Contents", []):
+                key = listed["Key"]
+                if key == destination.key or not key.endswith(".tar.gz"):
+                    continue
+                shared = sorted(own & set(published_members(client, destination.bucket, key)))
+                if shared:
+                    raise PublishRefused(
+                        f"Refused to publish {destination.uri}: its member model(s) "
+                        f"{', '.join(f'`{n}`' for n in shared)} are also in "
+                        f"s3://{destination.bucket}/{key}. One SageMaker instance may load both, "
+                        "and Triton keeps one model namespace, so the second would fail to load. "
+                        "Rebuild it with `pants package` (an ensemble's members are named after "
+                        "their artifact), or rename the member model."
+                    )
+    except ClientError as e:
+        raise explain(e, destination, "Cannot list the prefix of") from None
+    except BotoCoreError as e:
+        raise explain(e, destination, "Cannot list the prefix of") from None
+
+
+def object_metadata(
+    tarball: Tarball, git_commit: str | None, members: Iterable[str] = ()
+) -> dict[str, str]:
     metadata = {
         "sha256": tarball.sha256,
         "model-name": tarball.model_name,
         "artifact-version": tarball.artifact_version,
+        MEMBERS_METADATA: json.dumps(sorted(members), separators=(",", ":")),
     }
     if git_commit:
         metadata["git-commit"] = git_commit
@@ -352,8 +441,11 @@ def publish(
     if existing is not None:
         return resolve_existing(tarball, destination, existing)
 
+    with open(tarball.path, "rb") as stream:
+        members = member_models(stream)
+    check_member_collisions(client, tarball, destination, members)
     multipart = tarball.size > transfer.multipart_threshold
-    metadata = object_metadata(tarball, git_commit)
+    metadata = object_metadata(tarball, git_commit, members)
     try:
         if multipart:
             put_multipart(client, tarball, destination, metadata, transfer, out)

@@ -1,8 +1,11 @@
 """The Triton container behind the local endpoint, and Triton's SageMaker API on it.
 
 Triton runs as SageMaker MME runs it (`--allow-sagemaker=true --model-control-mode=explicit`).
-Extracted tarballs live in a host directory bind-mounted read-only at /opt/ml, so a model is
-loaded with `POST /models {"model_name": <TargetModel>, "url": "/opt/ml/cache/<dir>"}`.
+Extracted tarballs live in a host directory bind-mounted read-only at /opt/ml, laid out as
+SageMaker lays them out, so a model is loaded with
+`POST /models {"model_name": <TargetModel>, "url": "/opt/ml/models/<hash>/model"}`; current
+Triton refuses any other url. As in SageMaker's `serve` script, `--model-repository` is an empty
+placeholder outside /opt/ml/models (Triton requires one).
 The container's lifecycle (owner labels, stale sweep, watchdog) is `triton_container.py`'s,
 shared with test batches and `run`.
 """
@@ -71,7 +74,7 @@ class TritonContainer:
 
     def start(self, startup_timeout: float) -> None:
         (self.host_root / "models").mkdir(parents=True, exist_ok=True)
-        (self.host_root / "cache").mkdir(parents=True, exist_ok=True)
+        (self.host_root / "repository").mkdir(parents=True, exist_ok=True)
         create_args = (
             "-p",
             f"127.0.0.1::{SAGEMAKER_PORT}",
@@ -83,7 +86,7 @@ class TritonContainer:
             "--allow-sagemaker=true",
             f"--sagemaker-port={SAGEMAKER_PORT}",
             "--model-control-mode=explicit",
-            f"--model-repository={CONTAINER_ROOT}/models",
+            f"--model-repository={CONTAINER_ROOT}/repository",
             "--exit-on-error=false",
             *self.server_args,
         )
@@ -142,9 +145,10 @@ class TritonContainer:
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
             return TritonReply(503, json.dumps({"error": f"Triton unreachable: {e}"}).encode(), "")
 
-    def load(self, target_model: str, cache_dir_name: str) -> TritonReply:
-        body = {"model_name": target_model, "url": f"{CONTAINER_ROOT}/cache/{cache_dir_name}"}
-        return self.request("POST", "/models", json.dumps(body).encode())
+    def load(self, target_model: str, model_dir: str, timeout: float) -> TritonReply:
+        """Load the model extracted to `models/<model_dir>` under the host root."""
+        body = {"model_name": target_model, "url": f"{CONTAINER_ROOT}/models/{model_dir}"}
+        return self.request("POST", "/models", json.dumps(body).encode(), timeout=timeout)
 
     def unload(self, target_model: str) -> TritonReply:
         return self.request("DELETE", f"/models/{urllib.parse.quote(target_model, safe='')}")

@@ -1,18 +1,25 @@
 """SageMaker's part of a multi-model endpoint: TargetModel -> loaded Triton model.
 
-On the first request for a TargetModel the tarball is fetched, extracted safely and loaded
-through Triton's SageMaker API; later requests go straight to the loaded model. When loading
-one more model would exceed the budget, the least recently used idle models are unloaded
-first. One model loads at a time; invocations of loaded models run concurrently.
+On the first request for a TargetModel the tarball is fetched, extracted safely to
+`/opt/ml/models/<hash>/model` (where SageMaker extracts it) and loaded with that url through
+Triton's SageMaker API; later requests go straight to the loaded model. As on SageMaker, an
+invocation waits at most `Timings.invocation_wait` for a load and is then answered with
+`ModelNotReadyException` while the load goes on (Triton gets `Timings.load_timeout` for it).
+When loading one more model would exceed the budget, the least recently used idle models are
+unloaded first. One model loads at a time; invocations of loaded models run concurrently.
+Triton has one model namespace: a tarball whose member model directories are already loaded
+from another tarball is refused, naming both, before Triton is asked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
 import shutil
 import threading
 import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -33,7 +40,7 @@ def log(message: str) -> None:
 
 
 class Triton(Protocol):
-    def load(self, target_model: str, cache_dir_name: str) -> TritonReply:
+    def load(self, target_model: str, model_dir: str, timeout: float) -> TritonReply:
         ...
 
     def unload(self, target_model: str) -> TritonReply:
@@ -58,10 +65,22 @@ class Reply:
         return cls(status, body, "application/json", error_type)
 
 
+@dataclass(frozen=True)
+class Timings:
+    """SageMaker MME's documented limits, in seconds."""
+
+    # How long an invocation waits for its model to load before ModelNotReadyException.
+    invocation_wait: float = 60
+    # How long a load may take before it fails.
+    load_timeout: float = 360
+
+
 @dataclass
 class _Loaded:
-    cache_dir: Path
+    directory: Path
     size: int
+    # Model directories other than the served one: they keep their names in Triton.
+    members: tuple[str, ...]
     in_flight: int = 0
     evicting: bool = False
 
@@ -71,18 +90,21 @@ class MultiModelEndpoint:
         self,
         source: ModelSource,
         triton: Triton,
-        cache_root: Path,
+        models_root: Path,
         budget: Budget,
         limits: ExtractionLimits,
         metrics: Metrics,
+        timings: Timings = Timings(),
     ) -> None:
         self.source = source
         self.triton = triton
-        self.cache_root = cache_root
+        self.models_root = models_root
         self.limits = limits
         self.metrics = metrics
+        self.timings = timings
         self._lru = LruModels(budget)
         self._loaded: dict[str, _Loaded] = {}
+        self._loading: dict[str, Future[None]] = {}
         self._changed = threading.Condition()
         self._load_lock = threading.Lock()
         self._serial = 0
@@ -95,7 +117,7 @@ class MultiModelEndpoint:
     def invoke(self, target_model: str, body: bytes, content_type: str) -> Reply:
         arrived = time.monotonic()
         self.metrics.count("Invocations", target_model)
-        loaded = self._acquire_or_error(target_model, arrived)
+        loaded = self._acquire_or_error(target_model, arrived, self.timings.invocation_wait)
         if isinstance(loaded, Reply):
             self.metrics.count("InvocationErrors", target_model)
             return loaded
@@ -114,18 +136,23 @@ class MultiModelEndpoint:
     def check(self, target_model: str) -> Reply | None:
         """Load `target_model` as its first request would, without invoking it.
 
-        Returns None when it loaded, else the error a client would have received.
+        Waits for the load however long it takes. Returns None when it loaded, else the error a
+        client would have received.
         """
-        loaded = self._acquire_or_error(target_model, time.monotonic())
+        loaded = self._acquire_or_error(target_model, time.monotonic(), None)
         if isinstance(loaded, Reply):
             return loaded
         self._release(loaded)
         return None
 
-    def _acquire_or_error(self, target_model: str, arrived: float) -> _Loaded | Reply:
+    def _acquire_or_error(
+        self, target_model: str, arrived: float, wait: float | None
+    ) -> _Loaded | Reply:
         try:
             check_target_model(target_model)
-            return self._acquire(target_model, arrived)
+            return self._acquire(target_model, arrived, wait)
+        except ModelNotReady as e:
+            error = Reply.error(429, "ModelNotReadyException", str(e))
         except SourceError as e:
             error = Reply.error(e.status, "ValidationError", str(e))
         except TarballError as e:
@@ -151,37 +178,98 @@ class MultiModelEndpoint:
             self._lru.touch(target_model)
             return loaded
 
-    def _acquire(self, target_model: str, arrived: float) -> _Loaded:
+    def _acquire(self, target_model: str, arrived: float, wait: float | None) -> _Loaded:
         loaded = self._take_if_loaded(target_model)
         if loaded is not None:
             self.metrics.count("CacheHits", target_model)
             return loaded
         self.metrics.count("CacheMisses", target_model)
-        with self._load_lock:
-            loaded = self._take_if_loaded(target_model) or self._load(target_model)
+        while loaded is None:
+            remaining = None if wait is None else max(0.0, arrived + wait - time.monotonic())
+            try:
+                self._load_in_background(target_model).result(timeout=remaining)
+            except FutureTimeout:
+                raise ModelNotReady(
+                    f"{target_model} is still loading after {wait:g} s; the load goes on. "
+                    "Retry the request (SageMaker answers ModelNotReadyException the same way)."
+                ) from None
+            # Evicted again between its load and this request: load it once more.
+            loaded = self._take_if_loaded(target_model)
         self.metrics.time("ModelLoadingWaitTime", time.monotonic() - arrived)
         return loaded
 
-    def _load(self, target_model: str) -> _Loaded:
+    def _load_in_background(self, target_model: str) -> Future[None]:
+        """The pending load of `target_model`, started unless one is under way."""
+        with self._changed:
+            under_way = self._loading.get(target_model)
+            if under_way is not None:
+                return under_way
+            pending: Future[None] = Future()
+            self._loading[target_model] = pending
+
+        def run() -> None:
+            try:
+                with self._load_lock:
+                    with self._changed:
+                        # A load that finished since the caller looked needs no second one.
+                        done = target_model in self._loaded
+                    if not done:
+                        self._load(target_model)
+                pending.set_result(None)
+            except BaseException as e:  # handed to every waiting request
+                pending.set_exception(e)
+            finally:
+                with self._changed:
+                    del self._loading[target_model]
+
+        threading.Thread(target=run, name=f"load {target_model}", daemon=True).start()
+        return pending
+
+    def _colliding(self, target_model: str, members: tuple[str, ...]) -> str | None:
+        """Why `target_model`'s member directories cannot join the loaded models, if so."""
+        with self._changed:
+            clashes = {
+                other: sorted(set(members) & set(loaded.members))
+                for other, loaded in self._loaded.items()
+            }
+        for other, shared in sorted(clashes.items()):
+            if shared:
+                return (
+                    f"{target_model} and {other} both hold the model directory "
+                    f"{', '.join(f'`{name}`' for name in shared)}. SageMaker keeps member model "
+                    "names as they are in Triton's one namespace, so the two cannot be loaded "
+                    "on one instance. Rebuild both with `pants package` (it names an ensemble's "
+                    "members after their artifact), or rename the member in one of them."
+                )
+        return None
+
+    def _load(self, target_model: str) -> None:
         """Fetch, extract and load `target_model`; called with the load lock held."""
         self._serial += 1
-        safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", target_model)[:100]
-        cache_dir_name = f"{self._serial:05d}-{safe_name}"
-        cache_dir = self.cache_root / cache_dir_name
-        download = self.cache_root / f"{cache_dir_name}.download"
+        # SageMaker's layout and Triton's url rule: /opt/ml/models/<hash>/model.
+        model_hash = hashlib.sha256(f"{self._serial}/{target_model}".encode()).hexdigest()[:32]
+        directory = self.models_root / model_hash
+        download = self.models_root / f"{model_hash}.download"
         try:
             started = time.monotonic()
             self.source.fetch(target_model, download, self.limits.max_tarball_bytes)
             self.metrics.time("ModelDownloadingTime", time.monotonic() - started)
             started = time.monotonic()
-            extracted = extract_model_tarball(download, cache_dir, self.limits, target_model)
+            extracted = extract_model_tarball(
+                download, directory / "model", self.limits, target_model
+            )
             extraction_time = time.monotonic() - started
+            layout = extracted.layout
+            members = tuple(d for d in layout.model_dirs if d != layout.served_model)
+            collision = self._colliding(target_model, members)
+            if collision:
+                raise _LoadFailed(Reply.error(409, "ValidationError", collision))
             with self._changed:
                 victims = self._lru.victims_for(target_model, extracted.extracted_bytes)
             for victim in victims:
                 self._evict(victim)
             started = time.monotonic()
-            reply = self.triton.load(target_model, cache_dir_name)
+            reply = self.triton.load(target_model, f"{model_hash}/model", self.timings.load_timeout)
             if not reply.ok:
                 self.metrics.count("LoadFailures", target_model)
                 raise _LoadFailed(
@@ -193,21 +281,19 @@ class MultiModelEndpoint:
                 )
             self.metrics.time("ModelLoadingTime", extraction_time + time.monotonic() - started)
         except BaseException:
-            shutil.rmtree(cache_dir, ignore_errors=True)
+            shutil.rmtree(directory, ignore_errors=True)
             raise
         finally:
             download.unlink(missing_ok=True)
         self.metrics.count("Loads", target_model)
         log(
             f"loaded {target_model} ({extracted.extracted_bytes} bytes, "
-            f"{', '.join(extracted.layout.model_dirs)}; serves {extracted.layout.served_model})"
+            f"{', '.join(layout.model_dirs)}; serves {layout.served_model})"
         )
-        loaded = _Loaded(cache_dir=cache_dir, size=extracted.extracted_bytes, in_flight=1)
         with self._changed:
-            self._loaded[target_model] = loaded
-            self._lru.add(target_model, loaded.size)
+            self._loaded[target_model] = _Loaded(directory, extracted.extracted_bytes, members)
+            self._lru.add(target_model, extracted.extracted_bytes)
             self.metrics.set_loaded(len(self._lru), self._lru.total_bytes)
-        return loaded
 
     def _evict(self, target_model: str) -> None:
         """Unload a model once its running requests finish; called with the load lock held."""
@@ -220,13 +306,17 @@ class MultiModelEndpoint:
         self.metrics.time("ModelUnloadingTime", time.monotonic() - started)
         if not reply.ok:
             log(f"Triton did not unload {target_model}: {reply.error_text()}")
-        shutil.rmtree(loaded.cache_dir, ignore_errors=True)
+        shutil.rmtree(loaded.directory, ignore_errors=True)
         self.metrics.count("Evictions", target_model)
         log(f"evicted {target_model} (least recently used)")
         with self._changed:
             del self._loaded[target_model]
             self._lru.remove(target_model)
             self.metrics.set_loaded(len(self._lru), self._lru.total_bytes)
+
+
+class ModelNotReady(Exception):
+    pass
 
 
 class _LoadFailed(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ import pytest
 
 from triton_mme.scripts.local_mme.budget import Budget
 from triton_mme.scripts.local_mme.container import TritonReply
-from triton_mme.scripts.local_mme.endpoint import MultiModelEndpoint, Reply
+from triton_mme.scripts.local_mme.endpoint import MultiModelEndpoint, Reply, Timings
 from triton_mme.scripts.local_mme.metrics import Metrics
 from triton_mme.scripts.local_mme.sources import DirectorySource
 from triton_mme.scripts.local_mme.tarball import ExtractionLimits
@@ -29,12 +30,13 @@ class FakeTriton:
         self.loaded: dict[str, str] = {}
         self.calls: list[tuple[str, str]] = []
 
-    def load(self, target_model: str, cache_dir_name: str) -> TritonReply:
+    def load(self, target_model: str, model_dir: str, timeout: float) -> TritonReply:
         self.calls.append(("load", target_model))
-        assert (self.cache_root / cache_dir_name).is_dir()
+        assert (self.cache_root / model_dir).is_dir()
+        assert re.fullmatch(r"[0-9a-f]{32}/model", model_dir), "SageMaker's <hash>/model layout"
         if target_model in self.refuse:
             return TritonReply(400, b'{"error":"load failed for model: boom"}', "text/plain")
-        self.loaded[target_model] = cache_dir_name
+        self.loaded[target_model] = model_dir
         return TritonReply(200, b"", "text/plain")
 
     def unload(self, target_model: str) -> TritonReply:
@@ -52,11 +54,19 @@ class FakeTriton:
         return TritonReply(200, json.dumps({"model_name": target_model}).encode(), content_type)
 
 
-def _write_model(path: Path, model_dir: str) -> None:
+def _write_model(path: Path, model_dir: str, configs: dict[str, bytes] | None = None) -> None:
     with tarfile.open(path, "w:gz") as tar:
-        info = tarfile.TarInfo(f"{model_dir}/config.pbtxt")
-        info.size = len(CONFIG)
-        tar.addfile(info, io.BytesIO(CONFIG))
+        for directory, config in (configs or {model_dir: CONFIG}).items():
+            info = tarfile.TarInfo(f"{directory}/config.pbtxt")
+            info.size = len(config)
+            tar.addfile(info, io.BytesIO(config))
+
+
+def _write_ensemble(path: Path, member: str) -> None:
+    ensemble = (
+        f'platform: "ensemble"\nensemble_scheduling {{ step [{{ model_name: "{member}" }}] }}\n'
+    )
+    _write_model(path, "", {"pipe": ensemble.encode(), member: CONFIG})
 
 
 def _message(reply: Reply) -> str:
@@ -74,13 +84,13 @@ def models(tmp_path: Path) -> Path:
 
 
 def _endpoint(
-    tmp_path: Path, models: Path, budget: Budget
+    tmp_path: Path, models: Path, budget: Budget, timings: Timings = Timings()
 ) -> tuple[MultiModelEndpoint, FakeTriton]:
     cache = tmp_path / "cache"
     cache.mkdir()
     triton = FakeTriton(cache, refuse={"broken_1.tar.gz"})
     endpoint = MultiModelEndpoint(
-        DirectorySource(models), triton, cache, budget, ExtractionLimits(), Metrics()
+        DirectorySource(models), triton, cache, budget, ExtractionLimits(), Metrics(), timings
     )
     return endpoint, triton
 
@@ -142,7 +152,8 @@ def test_failures_leave_the_others_serving(tmp_path: Path, models: Path) -> None
     assert snapshot["LoadFailures"] == 1
     assert snapshot["InvocationErrors"] == 4
     assert endpoint.loaded_models() == ["a_1.tar.gz"]
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["00001-a_1.tar.gz"]
+    [extracted] = (tmp_path / "cache").iterdir()
+    assert (extracted / "model" / "a" / "config.pbtxt").read_bytes() == CONFIG
 
 
 def test_concurrent_requests_never_hit_an_unloaded_model(tmp_path: Path, models: Path) -> None:
@@ -156,3 +167,54 @@ def test_concurrent_requests_never_hit_an_unloaded_model(tmp_path: Path, models:
     assert snapshot["ModelCacheHit"]["hits"] + snapshot["ModelCacheHit"]["misses"] == len(names)
     assert snapshot["Loads"] == snapshot["Evictions"] + 1
     assert len(endpoint.loaded_models()) == 1
+
+
+def test_tarballs_sharing_a_member_name_are_refused_before_triton(
+    tmp_path: Path, models: Path
+) -> None:
+    _write_ensemble(models / "pipe_1.tar.gz", "pipe_1.pre")
+    _write_ensemble(models / "pipe_2.tar.gz", "pipe_2.pre")
+    _write_ensemble(models / "other_1.tar.gz", "pipe_1.pre")
+    endpoint, triton = _endpoint(tmp_path, models, Budget())
+    assert endpoint.check("pipe_1.tar.gz") is None
+    assert endpoint.check("pipe_2.tar.gz") is None, "the ensemble directory maps to TargetModel"
+    refused = endpoint.check("other_1.tar.gz")
+    assert refused is not None and (refused.status, refused.error_type) == (409, "ValidationError")
+    assert _message(refused).startswith(
+        "other_1.tar.gz and pipe_1.tar.gz both hold the model directory `pipe_1.pre`."
+    )
+    assert ("load", "other_1.tar.gz") not in triton.calls
+
+
+class SlowTriton(FakeTriton):
+    """Loads only once `release` is set."""
+
+    def __init__(self, cache_root: Path) -> None:
+        super().__init__(cache_root, refuse=set())
+        self.release = threading.Event()
+
+    def load(self, target_model: str, model_dir: str, timeout: float) -> TritonReply:
+        assert self.release.wait(timeout=30)
+        return super().load(target_model, model_dir, timeout)
+
+
+def test_a_slow_load_answers_model_not_ready_and_goes_on(tmp_path: Path, models: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    triton = SlowTriton(cache)
+    endpoint = MultiModelEndpoint(
+        DirectorySource(models),
+        triton,
+        cache,
+        Budget(),
+        ExtractionLimits(),
+        Metrics(),
+        Timings(invocation_wait=0.05, load_timeout=360),
+    )
+    waited = endpoint.invoke("a_1.tar.gz", b"{}", "application/json")
+    assert (waited.status, waited.error_type) == (429, "ModelNotReadyException")
+    assert "a_1.tar.gz is still loading after 0.05 s; the load goes on." in _message(waited)
+    triton.release.set()
+    assert endpoint.check("a_1.tar.gz") is None, "the first load finishes and is shared"
+    assert endpoint.invoke("a_1.tar.gz", b"{}", "application/json").status == 200
+    assert [c for c in triton.calls if c[0] == "load"] == [("load", "a_1.tar.gz")]

@@ -119,7 +119,8 @@ def _client_examples(url: str, endpoint_name: str, target_model: str) -> str:
 
 
 def _check_all(endpoint: MultiModelEndpoint, source: ModelSource) -> int:
-    """The MME contract check: every tarball loads through Triton's SageMaker API by its name."""
+    """The MME contract check: every tarball loads through Triton's SageMaker API by its name,
+    all of them at once (tarballs whose member model names collide are reported by name)."""
     tarballs = source.list_tarballs(limit=100_000)
     failures = {}
     for target_model in tarballs:
@@ -158,7 +159,8 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="load every tarball of the source as MME would, report, and exit (1 on a failure)",
+        help="load every tarball of the source at once as MME would (no budget), report, and "
+        "exit (1 on a failure)",
     )
     return parser.parse_args(argv)
 
@@ -236,14 +238,15 @@ def main(argv: list[str]) -> int:
         server_args=args.server_arg,
     )
     metrics = Metrics()
-    budget = Budget(max_models=args.max_models, max_bytes=args.max_bytes)
+    # The check loads every tarball side by side, as one instance may hold them all.
+    budget = Budget() if args.check else Budget(args.max_models, args.max_bytes)
     server: ThreadingHTTPServer | None = None
     started = False
     try:
         endpoint = MultiModelEndpoint(
             source=source,
             triton=container,
-            cache_root=work_dir / "cache",
+            models_root=work_dir / "models",
             budget=budget,
             limits=ExtractionLimits(
                 max_tarball_bytes=args.max_tarball_bytes,
