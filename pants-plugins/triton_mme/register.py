@@ -21,7 +21,14 @@ from triton_mme.target_types import (
     TritonPythonEnvTarget,
     TritonTestTarget,
 )
-from triton_mme.util_rules import docker, repository, triton_server, validation, weights
+from triton_mme.util_rules import (
+    docker,
+    onnx_graph,
+    repository,
+    triton_server,
+    validation,
+    weights,
+)
 from triton_mme.util_rules.env import build as env_build
 from triton_mme.util_rules.env import channel as env_channel
 from triton_mme.util_rules.env import lock as env_lock
@@ -43,6 +50,7 @@ def rules() -> Iterable[Rule | UnionRule]:
     return (
         *repository.rules(),
         *validation.rules(),
+        *onnx_graph.rules(),
         *dependency_inference.rules(),
         *lint.rules(),
         *tailor.rules(),

@@ -27,6 +27,8 @@ from triton_mme.model_config import (
     check_model_directory,
     ensemble_step_model_names,
 )
+from triton_mme.onnx_checks import serves_onnx
+from triton_mme.util_rules.onnx_graph import OnnxGraphCheck, OnnxGraphCheckRequest
 from triton_mme.util_rules.repository import (
     ModelRepository,
     ModelRepositoryRequest,
@@ -107,7 +109,13 @@ async def validate_model(
                 known_model_names=mapping.keys(),
             )
         )
-    return ModelValidation(address, tuple(str(e) for e in errors))
+    # The ONNX graph too (fetched weights are cached, so lint and package read each graph once).
+    graph_check = (
+        await Get(OnnxGraphCheck, OnnxGraphCheckRequest(address))
+        if serves_onnx(message)
+        else OnnxGraphCheck(())
+    )
+    return ModelValidation(address, (*(str(e) for e in errors), *graph_check.errors))
 
 
 @dataclass(frozen=True)
