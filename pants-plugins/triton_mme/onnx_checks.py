@@ -200,16 +200,16 @@ def _input_problems(config: Any, graph: OnnxGraph) -> Iterable[tuple[str, str | 
     overridable = {t.name: t for t in graph.overridable}
     listed = {tensor.name: tensor for tensor in config.input}
     fed = _non_input_names(config)
-    for name, graph_tensor in required.items():
+    for name, needed in required.items():
         if name in fed:
             continue
         if name not in listed:
-            field, dims = "dims", graph_tensor.dims or (1,)
+            field, dims = "dims", needed.dims or (1,)
             dims = dims[1:] if config.max_batch_size > 0 and len(dims) > 1 else dims
-            expected = _CONFIG_TYPES.get(graph_tensor.elem_type, "TYPE_...")
+            expected = _CONFIG_TYPES.get(needed.elem_type, "TYPE_...")
             yield (
-                f'the ONNX graph has the input "{name}" ({graph_tensor.type_name}, shape '
-                f"{format_shape(graph_tensor.dims or ())}), which the config does not list; "
+                f'the ONNX graph has the input "{name}" ({needed.type_name}, shape '
+                f"{format_shape(needed.dims or ())}), which the config does not list; "
                 "Triton refuses a model whose config leaves out a graph input. Add "
                 f'`input {{ name: "{name}" data_type: {expected} {field}: '
                 f"{format_shape(dims)} }}`.",
@@ -224,11 +224,11 @@ def _input_problems(config: Any, graph: OnnxGraph) -> Iterable[tuple[str, str | 
     for tensor in config.input:
         graph_tensor = required.get(tensor.name) or overridable.get(tensor.name)
         if graph_tensor is None:
-            known = [*required, *overridable]
+            hint = _did_you_mean(tensor.name, [*required, *overridable])
             yield (
                 f'input "{tensor.name}" is not an input of the ONNX graph (its inputs: '
-                f"{_names([*graph.inputs, *graph.overridable])}).{_did_you_mean(tensor.name, known)}"
-                " Rename it to the graph's input, or remove it.",
+                f"{_names([*graph.inputs, *graph.overridable])}).{hint} Rename it to the graph's "
+                "input, or remove it.",
                 tensor.name,
             )
             continue

@@ -3,6 +3,10 @@
 Tests that can share a server are partitioned together (as Pants' pytest runner does with
 `batch_compatibility_tag`), and each batch (at most `[test].batch_size` targets) runs against
 one Triton container. Pants reports one result per batch.
+
+Every deployable model that no `triton_test` tests is a test target too: its batch loads it in
+Triton, so a model Triton refuses (files it rejects, an `initialize` that raises) fails
+`./pants test` even without test cases.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Iterable
 
 from pants.base.specs import DirLiteralSpec, RawSpecs
 from pants.core.goals.test import (
+    ShowOutput,
     TestDebugRequest,
     TestFieldSet,
     TestRequest,
@@ -25,11 +30,13 @@ from pants.engine.fs import DigestSubset, PathGlobs, RemovePrefix, Snapshot
 from pants.engine.process import FallibleProcessResult, InteractiveProcess, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
+    AllTargets,
     FieldSet,
     HydratedSources,
     HydrateSourcesRequest,
     InferDependenciesRequest,
     InferredDependencies,
+    Target,
     Targets,
 )
 from pants.engine.unions import UnionRule
@@ -43,10 +50,13 @@ from triton_mme.util_rules.triton_server import (
     TritonServerProcessRequest,
 )
 from triton_mme.target_types import (
+    TritonConfigSourceField,
+    TritonEnsembleMemberOnlyField,
     TritonTestModelField,
     TritonTestShareServerField,
     TritonTestSourcesField,
     TritonTestTimeoutField,
+    TritonVersionSourcesField,
 )
 
 
@@ -250,6 +260,31 @@ async def triton_test_batch_process(
     )
 
 
+@dataclass(frozen=True)
+class TritonBatchRun:
+    """A batch's server process, run for its `TestResult` (the results JSON as extra output)."""
+
+    process: Process
+    batch: TestRequest.Batch
+    output_setting: ShowOutput
+
+
+@rule
+async def run_triton_batch(request: TritonBatchRun) -> TestResult:
+    result = await Get(FallibleProcessResult, Process, request.process)
+    results = await Get(
+        Snapshot, DigestSubset(result.output_digest, PathGlobs([f"{RESULTS_DIR}/**"]))
+    )
+    reports = await Get(Snapshot, RemovePrefix(results.digest, RESULTS_DIR))
+    return TestResult.from_batched_fallible_process_result(
+        result,
+        batch=request.batch,
+        output_setting=request.output_setting,
+        extra_output=reports,
+        log_extra_output=True,
+    )
+
+
 @rule(desc="Run Triton tests", level=LogLevel.DEBUG)
 async def run_triton_tests(
     batch: TritonTestRequest.Batch[TritonTestFieldSet, ServerPartitionMetadata],
@@ -258,18 +293,68 @@ async def run_triton_tests(
     setup = await Get(
         TritonServerProcess, TritonTestBatchRequest(batch.elements, batch.debug_hint(), "test")
     )
-    result = await Get(FallibleProcessResult, Process, setup.process)
-    results = await Get(
-        Snapshot, DigestSubset(result.output_digest, PathGlobs([f"{RESULTS_DIR}/**"]))
+    return await Get(TestResult, TritonBatchRun(setup.process, batch, test_subsystem.output))
+
+
+# ---------------------------------------------------------------------------------------------
+# Load checks: deployable models that no `triton_test` tests are still loaded in Triton
+
+
+@dataclass(frozen=True)
+class TritonModelLoadFieldSet(TestFieldSet):
+    """A deployable model (`triton_ensemble`, or `triton_model` not `ensemble_member_only`)."""
+
+    required_fields = (TritonConfigSourceField, TritonVersionSourcesField)
+
+    sources: TritonVersionSourcesField
+
+    @classmethod
+    def opt_out(cls, tgt: Target) -> bool:
+        return bool(tgt.get(TritonEnsembleMemberOnlyField).value)
+
+
+class TritonModelLoadRequest(TestRequest):
+    tool_subsystem = TritonTestSubsystem
+    field_set_type = TritonModelLoadFieldSet
+    partitioner_type = PartitionerType.CUSTOM
+
+
+@rule(desc="Find the models no triton_test tests", level=LogLevel.DEBUG)
+async def partition_model_loads(
+    request: TritonModelLoadRequest.PartitionRequest[TritonModelLoadFieldSet],
+    all_targets: AllTargets,
+) -> Partitions[TritonModelLoadFieldSet, ServerPartitionMetadata]:
+    # A model that a `triton_test` tests is loaded by that test's batch already.
+    tested = await MultiGet(
+        Get(TestedModel, TestedModelRequest(t.address, t[TritonTestModelField].value))
+        for t in all_targets
+        if TritonTestFieldSet.is_applicable(t)
     )
-    reports = await Get(Snapshot, RemovePrefix(results.digest, RESULTS_DIR))
-    return TestResult.from_batched_fallible_process_result(
-        result,
-        batch=batch,
-        output_setting=test_subsystem.output,
-        extra_output=reports,
-        log_extra_output=True,
+    tested_addresses = {model.address for model in tested}
+    untested = tuple(
+        fs
+        for fs in sorted(request.field_sets, key=lambda fs: fs.address)
+        if fs.address not in tested_addresses
     )
+    if not untested:
+        return Partitions()
+    return Partitions([Partition(untested, ServerPartitionMetadata(shared=True))])
+
+
+@rule(desc="Load models in Triton", level=LogLevel.DEBUG)
+async def run_model_loads(
+    batch: TritonModelLoadRequest.Batch[TritonModelLoadFieldSet, ServerPartitionMetadata],
+    test_subsystem: TestSubsystem,
+) -> TestResult:
+    setup = await Get(
+        TritonServerProcess,
+        TritonServerProcessRequest(
+            targets=tuple(ServedTarget(fs.address, fs.address) for fs in batch.elements),
+            mode="test",
+            description=f"Load models in Triton: {batch.debug_hint()}",
+        ),
+    )
+    return await Get(TestResult, TritonBatchRun(setup.process, batch, test_subsystem.output))
 
 
 @rule(desc="Serve models for Triton tests interactively", level=LogLevel.DEBUG)
@@ -286,5 +371,6 @@ def rules() -> Iterable:
     return (
         *collect_rules(),
         *TritonTestRequest.rules(),
+        *TritonModelLoadRequest.rules(),
         UnionRule(InferDependenciesRequest, InferTritonTestDependencies),
     )

@@ -276,7 +276,7 @@ def stub_failures(log: str, models: Mapping[str, Sequence[str]]) -> dict[str, st
 
     The stub names the model by its file (`/models/<name>/<version>/model.py`), not its name.
     """
-    failures = {}
+    failures: dict[str, str] = {}
     for line in log.splitlines():
         if STUB_FAILURE not in line:
             continue
