@@ -21,7 +21,6 @@ from pathlib import Path
 from textwrap import dedent
 
 import onnx
-import pytest
 from onnx import TensorProto, helper
 from triton_test_e2e.pants_repo import Repo, copy_pants_repo
 
@@ -74,7 +73,7 @@ ONNX_CASES = {
         "explicit tensor shape, making complete shape [-1,5])",
     ),
     "onnx_unknown_input": (
-        config(f"{X}, {X.replace('X', 'Q')}", Y),
+        config(f"{X}, {X.replace('"X"', '"Q"')}", Y),
         BATCHED,
         'input "Q" is not an input of the ONNX graph',
         "configuration expects 2 inputs, model provides 1",
@@ -86,7 +85,7 @@ ONNX_CASES = {
         "configuration expects 1 inputs, model provides 2",
     ),
     "onnx_unknown_output": (
-        config(X, Y.replace("Y", "Q")),
+        config(X, Y.replace('"Y"', '"Q"')),
         BATCHED,
         'output "Q" is not an output of the ONNX graph',
         "unexpected inference output 'Q', allowed outputs are: Y",
@@ -138,11 +137,6 @@ def write_onnx_fixtures(repo: Repo) -> None:
         (repo.root / f"fixtures/{name}/1/model.onnx").write_bytes(graph)
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    return copy_pants_repo(tmp_path)
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -186,7 +180,8 @@ def load_errors_in_standin(repo: Repo, names: list[str]) -> dict[str, str | None
         subprocess.run(["docker", "rm", "-f", "-v", container], capture_output=True)
 
 
-def test_onnx_mismatches_fail_lint_package_and_the_standin(repo: Repo) -> None:
+def test_onnx_mismatches_fail_lint_package_and_the_standin(tmp_path: Path) -> None:
+    repo = copy_pants_repo(tmp_path)
     write_onnx_fixtures(repo)
 
     lint, _ = repo.pants("lint", "fixtures::")
@@ -208,7 +203,8 @@ def test_onnx_mismatches_fail_lint_package_and_the_standin(repo: Repo) -> None:
     assert repo.leftover_containers() == []
 
 
-def test_a_model_without_tests_that_cannot_load_fails_the_run(repo: Repo) -> None:
+def test_a_model_without_tests_that_cannot_load_fails_the_run(tmp_path: Path) -> None:
+    repo = copy_pants_repo(tmp_path)
     repo.write(
         {
             "fixtures/raises/BUILD": "triton_model()",
