@@ -54,6 +54,7 @@ def config(inputs: str, outputs: str, max_batch_size: int = 8) -> str:
 
 X = '{ name: "X", data_type: TYPE_FP32, dims: [4] }'
 Y = '{ name: "Y", data_type: TYPE_FP32, dims: [4] }'
+Q = '{ name: "Q", data_type: TYPE_FP32, dims: [4] }'
 BATCHED = onnx_model({"X": ["batch", 4]}, {"Y": ["batch", 4]})
 
 # name: (config.pbtxt, graph, what the linter says, what the stand-in (Triton) says)
@@ -73,7 +74,7 @@ ONNX_CASES = {
         "explicit tensor shape, making complete shape [-1,5])",
     ),
     "onnx_unknown_input": (
-        config(f"{X}, {X.replace('"X"', '"Q"')}", Y),
+        config(f"{X}, {Q}", Y),
         BATCHED,
         'input "Q" is not an input of the ONNX graph',
         "configuration expects 2 inputs, model provides 1",
@@ -85,7 +86,7 @@ ONNX_CASES = {
         "configuration expects 1 inputs, model provides 2",
     ),
     "onnx_unknown_output": (
-        config(X, Y.replace('"Y"', '"Q"')),
+        config(X, Q),
         BATCHED,
         'output "Q" is not an output of the ONNX graph',
         "unexpected inference output 'Q', allowed outputs are: Y",
@@ -216,7 +217,7 @@ def test_a_model_without_tests_that_cannot_load_fails_the_run(tmp_path: Path) ->
     result, created = repo.pants_test("fixtures::")
     assert result.returncode != 0
     assert created == 1
-    assert "FAILED fixtures/raises (model `raises`): no cases ran" in result.stderr
+    assert "FAILED fixtures/raises:raises (model `raises`): no cases ran" in result.stderr
     assert "model `raises` failed to load in Triton:" in result.stderr
     assert "RuntimeError: the raises fixture found no weights" in result.stderr
     (report,) = (repo.root / "dist/test").rglob("fixtures.raises*.json")

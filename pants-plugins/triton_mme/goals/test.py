@@ -261,26 +261,31 @@ async def triton_test_batch_process(
 
 
 @dataclass(frozen=True)
-class TritonBatchRun:
-    """A batch's server process, run for its `TestResult` (the results JSON as extra output)."""
+class TritonBatchOutcome:
+    """A batch's server process, run: its result and the per-target reports it wrote."""
 
-    process: Process
-    batch: TestRequest.Batch
-    output_setting: ShowOutput
+    result: FallibleProcessResult
+    reports: Snapshot
 
 
 @rule
-async def run_triton_batch(request: TritonBatchRun) -> TestResult:
-    result = await Get(FallibleProcessResult, Process, request.process)
+async def run_triton_batch(process: TritonServerProcess) -> TritonBatchOutcome:
+    result = await Get(FallibleProcessResult, Process, process.process)
     results = await Get(
         Snapshot, DigestSubset(result.output_digest, PathGlobs([f"{RESULTS_DIR}/**"]))
     )
     reports = await Get(Snapshot, RemovePrefix(results.digest, RESULTS_DIR))
+    return TritonBatchOutcome(result, reports)
+
+
+def batch_test_result(
+    outcome: TritonBatchOutcome, batch: TestRequest.Batch, output_setting: ShowOutput
+) -> TestResult:
     return TestResult.from_batched_fallible_process_result(
-        result,
-        batch=request.batch,
-        output_setting=request.output_setting,
-        extra_output=reports,
+        outcome.result,
+        batch=batch,
+        output_setting=output_setting,
+        extra_output=outcome.reports,
         log_extra_output=True,
     )
 
@@ -293,7 +298,8 @@ async def run_triton_tests(
     setup = await Get(
         TritonServerProcess, TritonTestBatchRequest(batch.elements, batch.debug_hint(), "test")
     )
-    return await Get(TestResult, TritonBatchRun(setup.process, batch, test_subsystem.output))
+    outcome = await Get(TritonBatchOutcome, TritonServerProcess, setup)
+    return batch_test_result(outcome, batch, test_subsystem.output)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,7 +360,8 @@ async def run_model_loads(
             description=f"Load models in Triton: {batch.debug_hint()}",
         ),
     )
-    return await Get(TestResult, TritonBatchRun(setup.process, batch, test_subsystem.output))
+    outcome = await Get(TritonBatchOutcome, TritonServerProcess, setup)
+    return batch_test_result(outcome, batch, test_subsystem.output)
 
 
 @rule(desc="Serve models for Triton tests interactively", level=LogLevel.DEBUG)
