@@ -22,7 +22,7 @@ from textwrap import dedent
 
 import onnx
 from onnx import TensorProto, helper
-from triton_test_e2e.pants_repo import Repo, copy_pants_repo
+from pants_repo import Repo, copy_pants_repo
 
 FLOAT = TensorProto.FLOAT
 

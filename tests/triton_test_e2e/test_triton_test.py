@@ -17,7 +17,7 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-from triton_test_e2e.pants_repo import Repo, copy_pants_repo
+from pants_repo import Repo, copy_pants_repo
 
 ADD_ONE_CONFIG = dedent(
     """\
