@@ -35,14 +35,6 @@ PYTHON_CONFIG = textwrap.dedent(
     output [{ name: "OUTPUT0", data_type: TYPE_FP32, dims: [-1] }]
     """
 )
-ONNX_CONFIG = textwrap.dedent(
-    """\
-    platform: "onnxruntime_onnx"
-    max_batch_size: 0
-    input [{ name: "X", data_type: TYPE_FP32, dims: [-1] }]
-    output [{ name: "Y", data_type: TYPE_FP32, dims: [-1] }]
-    """
-)
 
 
 def write_models(repo: Path) -> None:
@@ -52,7 +44,8 @@ def write_models(repo: Path) -> None:
         "models/e2e_add_one/1/model.py": "# a python-backend model\n",
         "models/e2e_add_one/model_version.txt": "1.0\n",
         "models/e2e_big/BUILD": "triton_model()\n",
-        "models/e2e_big/config.pbtxt": ONNX_CONFIG,
+        "models/e2e_big/config.pbtxt": PYTHON_CONFIG,
+        "models/e2e_big/1/model.py": "# a python-backend model with its weights beside it\n",
         "models/e2e_big/model_version.txt": "3\n",
         "models/e2e_experiment/BUILD": "triton_model(skip_publish=True)\n",
         "models/e2e_experiment/config.pbtxt": PYTHON_CONFIG,
@@ -63,8 +56,8 @@ def write_models(repo: Path) -> None:
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / name).write_text(content)
     # Random bytes do not compress: the tarball is large enough for a multipart upload.
-    (repo / "models/e2e_big/1").mkdir()
-    (repo / "models/e2e_big/1/model.onnx").write_bytes(os.urandom(12 * MIB))
+    # (Not an ONNX file: random bytes are no graph, and validation reads ONNX graphs.)
+    (repo / "models/e2e_big/1/weights.bin").write_bytes(os.urandom(12 * MIB))
 
 
 def configure_destinations(repo: Path, server: S3Server) -> None:

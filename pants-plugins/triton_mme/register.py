@@ -24,6 +24,7 @@ from triton_mme.target_types import (
 from triton_mme.util_rules import (
     artifact_names,
     docker,
+    onnx_graph,
     repository,
     triton_server,
     validation,
@@ -50,6 +51,7 @@ def rules() -> Iterable[Rule | UnionRule]:
         *repository.rules(),
         *artifact_names.rules(),
         *validation.rules(),
+        *onnx_graph.rules(),
         *dependency_inference.rules(),
         *lint.rules(),
         *tailor.rules(),

@@ -13,16 +13,11 @@ removed afterwards.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import time
-import uuid
 from pathlib import Path
 from textwrap import dedent
 
 import pytest
-
-REPO_FILES = ("pants", "pants.toml", "3rdparty", "build-support", "pants-plugins")
+from pants_repo import Repo, copy_pants_repo
 
 ADD_ONE_CONFIG = dedent(
     """\
@@ -158,79 +153,9 @@ BAD_MODELS = {
 }
 
 
-class Repo:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.label = f"triton_mme.e2e={uuid.uuid4().hex}"
-
-    def write(self, files: dict[str, str]) -> None:
-        for path, content in files.items():
-            target = self.root / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content)
-
-    def pants_test(self, *args: str) -> tuple[subprocess.CompletedProcess, int]:
-        """Run `./pants test` here; also return how many of our containers were created."""
-        since = time.time()
-        result = subprocess.run(
-            [
-                "./pants",
-                "--no-pantsd",
-                f"--triton-docker-run-args=+['--label={self.label}']",
-                "test",
-                *args,
-            ],
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-        )
-        print(result.stdout, result.stderr)
-        return result, self.containers_created(since)
-
-    def containers_created(self, since: float) -> int:
-        events = subprocess.run(
-            [
-                "docker",
-                "events",
-                "--since",
-                f"{since - 1:.0f}",
-                "--until",
-                f"{time.time() + 1:.0f}",
-                "--filter",
-                "type=container",
-                "--filter",
-                "event=create",
-                "--filter",
-                f"label={self.label}",
-                "--format",
-                "{{.ID}}",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return len(events.stdout.split())
-
-    def leftover_containers(self) -> list[str]:
-        listing = subprocess.run(
-            ["docker", "ps", "-a", "-q", "--filter", f"label={self.label}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return listing.stdout.split()
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
-    # The sandbox's working directory holds the //:pants-repo files.
-    for name in REPO_FILES:
-        source = Path(name)
-        if source.is_dir():
-            shutil.copytree(source, tmp_path / name)
-        else:
-            shutil.copy2(source, tmp_path / name)
-    return Repo(tmp_path)
+    return copy_pants_repo(tmp_path)
 
 
 def test_passing_models_share_one_server_and_rerun_is_cached(repo: Repo) -> None:

@@ -13,7 +13,7 @@ from pants.engine.fs import Digest, DigestContents
 from pants.engine.target import Target
 from pants.testutil.rule_runner import QueryRule, RuleRunner, engine_error
 from triton_mme import dependency_inference
-from triton_mme.util_rules import artifact_names, repository
+from triton_mme.util_rules import artifact_names, onnx_graph, repository
 from triton_mme.goals import package
 from triton_mme.util_rules import validation
 from triton_mme.goals.package import (
@@ -38,6 +38,7 @@ def rule_runner() -> RuleRunner:
             *validation.rules(),
             *dependency_inference.rules(),
             *repository.rules(),
+            *onnx_graph.rules(),
             *pex.rules(),
             *source_files.rules(),
             *system_binaries.rules(),

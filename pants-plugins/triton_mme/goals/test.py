@@ -4,6 +4,10 @@ Tests that can share a server are cut into small, stable partitions (`[triton-te
 targets and `batch_max_megabytes` of models at most, boundaries chosen by address), and each
 runs against one Triton container. Pants caches and reports one result per partition, so a
 change to one model retests only its partition.
+
+Every deployable model that no `triton_test` tests is a test target too: its batch loads it in
+Triton, so a model Triton refuses (files it rejects, an `initialize` that raises) fails
+`./pants test` even without test cases.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Iterable, Mapping
 
 from pants.base.specs import DirLiteralSpec, RawSpecs
 from pants.core.goals.test import (
+    ShowOutput,
     TestDebugRequest,
     TestFieldSet,
     TestRequest,
@@ -36,11 +41,13 @@ from pants.engine.fs import (
 from pants.engine.process import FallibleProcessResult, InteractiveProcess, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
+    AllTargets,
     FieldSet,
     HydratedSources,
     HydrateSourcesRequest,
     InferDependenciesRequest,
     InferredDependencies,
+    Target,
     Targets,
 )
 from pants.engine.unions import UnionRule
@@ -59,10 +66,13 @@ from triton_mme.util_rules.triton_server import (
     TritonServerProcessRequest,
 )
 from triton_mme.target_types import (
+    TritonConfigSourceField,
+    TritonEnsembleMemberOnlyField,
     TritonTestModelField,
     TritonTestShareServerField,
     TritonTestSourcesField,
     TritonTestTimeoutField,
+    TritonVersionSourcesField,
 )
 
 
@@ -349,6 +359,36 @@ async def triton_test_batch_process(
     )
 
 
+@dataclass(frozen=True)
+class TritonBatchOutcome:
+    """A batch's server process, run: its result and the per-target reports it wrote."""
+
+    result: FallibleProcessResult
+    reports: Snapshot
+
+
+@rule
+async def run_triton_batch(process: TritonServerProcess) -> TritonBatchOutcome:
+    result = await Get(FallibleProcessResult, Process, process.process)
+    results = await Get(
+        Snapshot, DigestSubset(result.output_digest, PathGlobs([f"{RESULTS_DIR}/**"]))
+    )
+    reports = await Get(Snapshot, RemovePrefix(results.digest, RESULTS_DIR))
+    return TritonBatchOutcome(result, reports)
+
+
+def batch_test_result(
+    outcome: TritonBatchOutcome, batch: TestRequest.Batch, output_setting: ShowOutput
+) -> TestResult:
+    return TestResult.from_batched_fallible_process_result(
+        outcome.result,
+        batch=batch,
+        output_setting=output_setting,
+        extra_output=outcome.reports,
+        log_extra_output=True,
+    )
+
+
 @rule(desc="Run Triton tests", level=LogLevel.DEBUG)
 async def run_triton_tests(
     batch: TritonTestRequest.Batch[TritonTestFieldSet, ServerPartitionMetadata],
@@ -357,18 +397,70 @@ async def run_triton_tests(
     setup = await Get(
         TritonServerProcess, TritonTestBatchRequest(batch.elements, batch.debug_hint(), "test")
     )
-    result = await Get(FallibleProcessResult, Process, setup.process)
-    results = await Get(
-        Snapshot, DigestSubset(result.output_digest, PathGlobs([f"{RESULTS_DIR}/**"]))
+    outcome = await Get(TritonBatchOutcome, TritonServerProcess, setup)
+    return batch_test_result(outcome, batch, test_subsystem.output)
+
+
+# ---------------------------------------------------------------------------------------------
+# Load checks: deployable models that no `triton_test` tests are still loaded in Triton
+
+
+@dataclass(frozen=True)
+class TritonModelLoadFieldSet(TestFieldSet):
+    """A deployable model (`triton_ensemble`, or `triton_model` not `ensemble_member_only`)."""
+
+    required_fields = (TritonConfigSourceField, TritonVersionSourcesField)
+
+    sources: TritonVersionSourcesField
+
+    @classmethod
+    def opt_out(cls, tgt: Target) -> bool:
+        return bool(tgt.get(TritonEnsembleMemberOnlyField).value)
+
+
+class TritonModelLoadRequest(TestRequest):
+    tool_subsystem = TritonTestSubsystem
+    field_set_type = TritonModelLoadFieldSet
+    partitioner_type = PartitionerType.CUSTOM
+
+
+@rule(desc="Find the models no triton_test tests", level=LogLevel.DEBUG)
+async def partition_model_loads(
+    request: TritonModelLoadRequest.PartitionRequest[TritonModelLoadFieldSet],
+    all_targets: AllTargets,
+) -> Partitions[TritonModelLoadFieldSet, ServerPartitionMetadata]:
+    # A model that a `triton_test` tests is loaded by that test's batch already.
+    tested = await MultiGet(
+        Get(TestedModel, TestedModelRequest(t.address, t[TritonTestModelField].value))
+        for t in all_targets
+        if TritonTestFieldSet.is_applicable(t)
     )
-    reports = await Get(Snapshot, RemovePrefix(results.digest, RESULTS_DIR))
-    return TestResult.from_batched_fallible_process_result(
-        result,
-        batch=batch,
-        output_setting=test_subsystem.output,
-        extra_output=reports,
-        log_extra_output=True,
+    tested_addresses = {model.address for model in tested}
+    untested = tuple(
+        fs
+        for fs in sorted(request.field_sets, key=lambda fs: fs.address)
+        if fs.address not in tested_addresses
     )
+    if not untested:
+        return Partitions()
+    return Partitions([Partition(untested, ServerPartitionMetadata(shared=True))])
+
+
+@rule(desc="Load models in Triton", level=LogLevel.DEBUG)
+async def run_model_loads(
+    batch: TritonModelLoadRequest.Batch[TritonModelLoadFieldSet, ServerPartitionMetadata],
+    test_subsystem: TestSubsystem,
+) -> TestResult:
+    setup = await Get(
+        TritonServerProcess,
+        TritonServerProcessRequest(
+            targets=tuple(ServedTarget(fs.address, fs.address) for fs in batch.elements),
+            mode="test",
+            description=f"Load models in Triton: {batch.debug_hint()}",
+        ),
+    )
+    outcome = await Get(TritonBatchOutcome, TritonServerProcess, setup)
+    return batch_test_result(outcome, batch, test_subsystem.output)
 
 
 @rule(desc="Serve models for Triton tests interactively", level=LogLevel.DEBUG)
@@ -385,5 +477,6 @@ def rules() -> Iterable:
     return (
         *collect_rules(),
         *TritonTestRequest.rules(),
+        *TritonModelLoadRequest.rules(),
         UnionRule(InferDependenciesRequest, InferTritonTestDependencies),
     )

@@ -26,6 +26,8 @@ from triton_mme.target_types import (
 )
 from triton_mme.goals.test import (
     ServedTestRequest,
+    TritonModelLoadFieldSet,
+    TritonModelLoadRequest,
     TritonTestFieldSet,
     TritonTestModelError,
     TritonTestRequest,
@@ -52,6 +54,7 @@ def rule_runner() -> RuleRunner:
             *test_goal.rules(),
             *tailor.rules(),
             QueryRule(Partitions, [TritonTestRequest.PartitionRequest]),
+            QueryRule(Partitions, [TritonModelLoadRequest.PartitionRequest]),
             QueryRule(Addresses, [DependenciesRequest]),
             QueryRule(ServedTarget, [ServedTestRequest]),
             QueryRule(PutativeTargets, [PutativeTritonTestsRequest, AllOwnedSources]),
@@ -134,6 +137,37 @@ def test_shared_tests_form_one_partition(rule_runner: RuleRunner) -> None:
             "one shared Triton server",
         ),
         (["models/alone:tests"], "a Triton server of its own"),
+    ]
+
+
+def test_deployable_models_without_tests_are_loaded(rule_runner: RuleRunner) -> None:
+    write_model(rule_runner, "tested", "triton_model()\ntriton_test(name='tests')")
+    write_model(rule_runner, "untested", "triton_model()")
+    write_model(rule_runner, "member", "triton_model(ensemble_member_only=True)")
+    rule_runner.write_files(
+        {
+            "models/pipeline/BUILD": "triton_ensemble()",
+            "models/pipeline/config.pbtxt": 'platform: "ensemble"\n',
+        }
+    )
+    targets = [
+        rule_runner.get_target(Address(f"models/{name}"))
+        for name in ("tested", "untested", "member", "pipeline")
+    ]
+    applicable = [t for t in targets if TritonModelLoadFieldSet.is_applicable(t)]
+    # A member only ever ships inside its ensemble, which loads it.
+    assert [t.address.spec_path for t in applicable] == [
+        "models/tested",
+        "models/untested",
+        "models/pipeline",
+    ]
+    field_sets = tuple(TritonModelLoadFieldSet.create(t) for t in applicable)
+    partitions = rule_runner.request(
+        Partitions, [TritonModelLoadRequest.PartitionRequest(field_sets)]
+    )
+    # `models/tested` is loaded by its triton_test's batch.
+    assert [[fs.address.spec_path for fs in p.elements] for p in partitions] == [
+        ["models/pipeline", "models/untested"]
     ]
 
 

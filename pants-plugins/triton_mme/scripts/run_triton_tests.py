@@ -78,6 +78,7 @@ class CaseResult:
 class TargetResult:
     address: str
     model: str
+    finished: bool = False  # its model loaded (or failed to) and its cases ran: else not passed
     load_error: str | None = None
     cases: list[CaseResult] = field(default_factory=list)
     pytest_exit_code: int | None = None
@@ -87,7 +88,8 @@ class TargetResult:
     @property
     def passed(self) -> bool:
         return (
-            self.load_error is None
+            self.finished
+            and self.load_error is None
             and self.error is None
             and all(c.passed for c in self.cases)
             and self.pytest_exit_code in (None, 0)
@@ -212,7 +214,7 @@ def run_pytest(
 
 def load_errors(server: Server, targets: list[TargetSpec]) -> dict[str, str]:
     """Load every model under test; for each target whose model failed, Triton's reasons."""
-    failed = server.load_models(sorted({t.model for t in targets}))
+    failed = server.load_models({t.model: t.models for t in sorted(targets, key=lambda t: t.model)})
     if not failed:
         return {}
     log = server.log()
@@ -249,10 +251,15 @@ def report(results: list[TargetResult]) -> str:
             if result.pytest_exit_code is None
             else f", pytest {'passed' if result.pytest_exit_code == 0 else 'FAILED'}"
         )
-        lines.append(
-            f"{status} {result.address} (model `{result.model}`): "
+        ran = result.cases or result.pytest_exit_code is not None
+        outcome = (
             f"{passed_cases}/{len(result.cases)} cases passed{pytest_note}"
+            if ran
+            else "loaded, no cases"
+            if result.passed
+            else "no cases ran"
         )
+        lines.append(f"{status} {result.address} (model `{result.model}`): {outcome}")
         if result.error:
             lines.append(f"  {result.error}")
         if result.load_error:
@@ -269,6 +276,13 @@ def report(results: list[TargetResult]) -> str:
             lines.append("  pytest output:")
             lines.extend(f"    {line}" for line in result.pytest_output.rstrip().splitlines())
     return "\n".join(lines)
+
+
+def not_run(results: list[TargetResult], reason: str) -> None:
+    """Marks the targets the batch did not get to: they never count as passed."""
+    for result in results:
+        if not result.finished:
+            result.error = f"not run: {reason}"
 
 
 def write_results(results_dir: str, specs: list[TargetSpec], results: list[TargetResult]) -> None:
@@ -351,6 +365,7 @@ def main(manifest_path: str) -> int:
                                 run_pytest(server, spec, result, results_dir, deadline)
                         except BatchTimedOut as e:
                             result.error, timed_out = str(e), True
+                    result.finished = True
                 if mode != "serve":
                     print(report(results), flush=True)
                 exit_code = 3 if timed_out else 0 if all(r.passed for r in results) else 1
@@ -363,12 +378,15 @@ def main(manifest_path: str) -> int:
                 server_log = server.log()
     except ContainerError as e:
         print(f"Could not start Triton ({settings.image}): {e}", file=sys.stderr, flush=True)
+        not_run(results, "Triton did not start (see the error above)")
         exit_code = 2
     except Interrupted as e:
         print(f"Interrupted ({e}); the Triton container was removed.", file=sys.stderr)
+        not_run(results, "interrupted")
         exit_code = 130
-    except Exception:
+    except Exception as e:
         traceback.print_exc()
+        not_run(results, f"the test runner failed: {type(e).__name__}: {e}")
         exit_code = 2
     finally:
         if mode == "test":

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from triton_mme.scripts.triton_container import (
     ContainerError,
@@ -27,6 +27,10 @@ from triton_mme.scripts.triton_container import (
 
 HTTP_PORT, GRPC_PORT = 8000, 8001
 POLL_SECONDS = 0.1
+LOAD_POLL_SECONDS = 0.5
+REPOSITORY = "/models"
+# The python backend's stub logs this (at INFO level) when it dies before `initialize`.
+STUB_FAILURE = "Failed to preinitialize Python stub"
 
 
 @dataclass(frozen=True)
@@ -103,23 +107,63 @@ class Server:
             f"([triton].startup_timeout). Its log:\n{tail(self.log())}"
         )
 
-    def load_models(self, names: Sequence[str]) -> dict[str, str]:
-        """Load models in parallel; the result maps each model that failed to Triton's error."""
+    def load_models(self, models: Mapping[str, Sequence[str]]) -> dict[str, str]:
+        """Load models in parallel; the result maps each model that failed to Triton's error.
 
-        def load(name: str) -> tuple[str, str | None]:
-            remaining = max(1.0, self.settings.startup_timeout)
-            status, body = self.request("POST", f"/v2/repository/models/{name}/load", remaining)
-            if status == 200:
-                return name, None
-            error = body.get("error") if isinstance(body, dict) else body
-            return name, str(error or f"HTTP {status}").strip()
+        `models` maps each model to load to every model its load loads (an ensemble's steps).
+        Triton answers a failed load at once, except when a python model's stub dies before
+        `initialize` (e.g. `model.py` is missing): the load then never ends, and only the log
+        tells. So the log is watched while loads are under way, and such a model fails as soon
+        as its line appears; a load still running after `[triton].startup_timeout` fails too.
+        """
+        results: dict[str, str | None] = {}
+        timeout = max(1.0, self.settings.startup_timeout)
 
-        with ThreadPoolExecutor(max_workers=min(8, max(1, len(names)))) as pool:
-            return {name: error for name, error in pool.map(load, names) if error}
+        def load(name: str) -> None:
+            try:
+                status, body = self.request("POST", f"/v2/repository/models/{name}/load", timeout)
+            except OSError as e:  # a timeout, a dropped connection
+                results.setdefault(name, f"the load request failed: {e}")
+                return
+            error = None if status == 200 else body.get("error") if isinstance(body, dict) else body
+            results.setdefault(name, None if status == 200 else str(error or f"HTTP {status}"))
+
+        threads = [threading.Thread(target=load, args=(name,), daemon=True) for name in models]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + timeout
+        while any(thread.is_alive() for thread in threads):
+            pending = {name: models[name] for name in models if name not in results}
+            for name, line in stub_failures(self.log(), pending).items():
+                results.setdefault(name, line)
+            if time.monotonic() > deadline:
+                for name in pending:
+                    results.setdefault(
+                        name, f"still loading after {timeout:g}s ([triton].startup_timeout)"
+                    )
+            if all(name in results for name in models):
+                break
+            time.sleep(LOAD_POLL_SECONDS)
+        return {name: error.strip() for name, error in results.items() if error}
 
     def repository_index(self) -> list[dict[str, Any]]:
         status, body = self.request("POST", "/v2/repository/index")
         return body if status == 200 and isinstance(body, list) else []
+
+
+def stub_failures(log: str, models: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Models whose load waits on a python stub that died: the stub's line, by model loaded.
+
+    The stub names the model by its file (`/models/<name>/<version>/model.py`), not its name.
+    """
+    failures: dict[str, str] = {}
+    for line in log.splitlines():
+        if STUB_FAILURE not in line:
+            continue
+        for name, loaded in models.items():
+            if any(f"{REPOSITORY}/{member}/" in line for member in loaded):
+                failures.setdefault(name, line.split("]", 1)[-1].strip())
+    return failures
 
 
 def model_log_errors(log: str, model_names: Sequence[str]) -> list[str]:
@@ -140,7 +184,7 @@ def start_server(settings: ServerSettings, repository_dir: str) -> Iterator[Serv
         *settings.docker_run_args,
         settings.image,
         "tritonserver",
-        "--model-repository=/models",
+        f"--model-repository={REPOSITORY}",
         # Models are loaded one by one through the repository API: a model that fails to load
         # gets its own error, and the others still run.
         "--model-control-mode=explicit",
@@ -150,7 +194,7 @@ def start_server(settings: ServerSettings, repository_dir: str) -> Iterator[Serv
     with owned_container(settings.docker, lifetime, create_args) as container_id:
         # `docker cp` instead of a bind mount: works with remote engines too, and the sandbox
         # directory may vanish (or be unreadable to the engine) while the container runs.
-        docker(settings.docker, "cp", f"{repository_dir}/.", f"{container_id}:/models")
+        docker(settings.docker, "cp", f"{repository_dir}/.", f"{container_id}:{REPOSITORY}")
         docker(settings.docker, "start", container_id)
         server = Server(
             settings,

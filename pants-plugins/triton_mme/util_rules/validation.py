@@ -30,6 +30,8 @@ from triton_mme.config.ensemble import EnsembleMembers, check_ensemble_steps, fi
 from triton_mme.config.errors import ModelConfigError
 from triton_mme.config.files import ModelDirectoryListing, loaded_versions
 from triton_mme.target_types import TritonVersionSourcesField, TritonWeightsField
+from triton_mme.config.onnx_graph import serves_onnx
+from triton_mme.util_rules.onnx_graph import OnnxGraphCheck, OnnxGraphCheckRequest
 from triton_mme.util_rules.repository import (
     ModelRepository,
     ModelRepositoryRequest,
@@ -127,7 +129,13 @@ async def validate_model(
     )
     if config.is_ensemble:
         errors.extend(await _ensemble_errors(config, mapping))
-    return ModelValidation(address, tuple(str(e) for e in errors))
+    # The ONNX graph too (fetched weights are cached, so lint and package read each graph once).
+    graph_check = (
+        await Get(OnnxGraphCheck, OnnxGraphCheckRequest(wrapped.target))
+        if serves_onnx(config.parsed.message)
+        else OnnxGraphCheck(())
+    )
+    return ModelValidation(address, (*(str(e) for e in errors), *graph_check.errors))
 
 
 async def _ensemble_errors(

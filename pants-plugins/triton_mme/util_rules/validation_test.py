@@ -3,10 +3,12 @@ from __future__ import annotations
 from textwrap import dedent
 
 import pytest
+from pants.backend.python.util_rules import pex
+from pants.core.util_rules import source_files, system_binaries
 from pants.engine.addresses import Address, Addresses
 from pants.testutil.rule_runner import QueryRule, RuleRunner, engine_error
 from triton_mme import dependency_inference
-from triton_mme.util_rules import repository
+from triton_mme.util_rules import onnx_graph, repository
 from triton_mme.util_rules import validation
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
 from triton_mme.util_rules.validation import (
@@ -52,6 +54,10 @@ def rule_runner() -> RuleRunner:
             *validation.rules(),
             *dependency_inference.rules(),
             *repository.rules(),
+            *onnx_graph.rules(),
+            *pex.rules(),
+            *source_files.rules(),
+            *system_binaries.rules(),
             QueryRule(ModelValidation, [ModelValidationRequest]),
             QueryRule(ValidatedModelRepository, [ValidatedModelRepositoryRequest]),
         ],
