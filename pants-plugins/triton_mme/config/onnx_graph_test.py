@@ -31,9 +31,7 @@ def config(body: str, max_batch_size: int = 8) -> str:
 
 
 def check(text: str, onnx_graph: OnnxGraph = NET) -> list[str]:
-    return [
-        str(e) for e in check_onnx_graph(parse_model_config(PATH, text), onnx_graph)
-    ]
+    return [str(e) for e in check_onnx_graph(parse_model_config(PATH, text), onnx_graph)]
 
 
 GOOD = """\

@@ -27,6 +27,7 @@ from triton_mme.subsystems import tool
 from triton_mme.subsystems.tool import ScriptTool, ScriptToolRequest
 from triton_mme.util_rules.repository import ModelDirectory, ModelDirectoryRequest
 
+
 class OnnxGraphError(Exception):
     """An ONNX file that cannot be read; the message names the file and the fix."""
 
@@ -106,7 +107,9 @@ async def check_onnx_graphs(request: OnnxGraphCheckRequest) -> OnnxGraphCheck:
         Get(OnnxGraph, OnnxGraphRequest(name, os.path.relpath(path, name), digest))
         for path, digest in zip(paths, relative)
     )
-    errors = [str(error) for graph in graphs for error in check_onnx_graph(directory.config.parsed, graph)]
+    errors = [
+        str(error) for graph in graphs for error in check_onnx_graph(directory.config.parsed, graph)
+    ]
     return OnnxGraphCheck(tuple(errors))
 
 
