@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from pants.backend.python.util_rules import pex
 from pants.core.goals.lint import LintResult, Partitions
+from pants.core.util_rules import source_files, system_binaries
 from pants.core.util_rules.partitions import _EmptyMetadata
 from pants.engine.addresses import Address
 from pants.testutil.rule_runner import QueryRule, RuleRunner
@@ -15,7 +17,7 @@ from triton_mme.target_types import (
     TritonPythonEnvTarget,
 )
 from triton_mme.testutil import ADD_ONE_CONFIG, PIPELINE_CONFIG
-from triton_mme.util_rules import repository, validation
+from triton_mme.util_rules import onnx_graph, repository, validation
 from triton_mme.util_rules.env import model_env
 from triton_mme.util_rules.repository import TritonModelFieldSet
 
@@ -33,6 +35,11 @@ def rule_runner() -> RuleRunner:
             *lint.rules(),
             *dependency_inference.rules(),
             *repository.rules(),
+            # The ONNX graph reader's rules (no model here serves ONNX, so none runs).
+            *onnx_graph.rules(),
+            *pex.rules(),
+            *source_files.rules(),
+            *system_binaries.rules(),
             # Only the checks of `package` and of the env rules, not what they build.
             package.check_model_artifact_version,
             model_env.find_model_env,
