@@ -8,7 +8,17 @@ from pants.engine.rules import Rule
 from pants.engine.target import Target
 from pants.engine.unions import UnionRule
 from triton_mme import dependency_inference
-from triton_mme.goals import check, lint, package, publish, run, run_endpoint, tailor, test
+from triton_mme.goals import (
+    check,
+    lint,
+    package,
+    publish,
+    run,
+    run_endpoint,
+    tailor,
+    test,
+    untested,
+)
 from triton_mme.subsystems import dvc
 from triton_mme.subsystems.conda import CondaSubsystem
 from triton_mme.subsystems.s3 import TritonPublishSubsystem
@@ -56,6 +66,7 @@ def rules() -> Iterable[Rule | UnionRule]:
         *docker.rules(),
         *triton_server.rules(),
         *test.rules(),
+        *untested.rules(),
         *CondaSubsystem.rules(),
         *env_tools.rules(),
         *env_channel.rules(),
