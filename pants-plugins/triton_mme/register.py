@@ -10,6 +10,7 @@ from pants.engine.unions import UnionRule
 from triton_mme import dependency_inference
 from triton_mme.goals import (
     check,
+    fmt,
     lint,
     package,
     publish,
@@ -55,6 +56,7 @@ def rules() -> Iterable[Rule | UnionRule]:
         *validation.rules(),
         *dependency_inference.rules(),
         *lint.rules(),
+        *fmt.rules(),
         *tailor.rules(),
         *package.rules(),
         *check.rules(),
