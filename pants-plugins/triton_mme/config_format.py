@@ -4,7 +4,8 @@
 - A repeated field written several times (two `input [...]` lists, or `dims: 1 dims: 2`) becomes
   one list, its items in the order they were written.
 - Two spaces per level; messages as `name {`, repeated messages as `name [` with one `{ ... }`
-  per item, repeated scalars on one line as `name: [ 1, 2 ]`; a blank line around top-level
+  per item, repeated scalars on one line as `name: [ 1, 2 ]`, map entries (`input_map`,
+  `parameters`) one per line as `name { key: ... value: ... }`; a blank line around top-level
   blocks.
 - Every comment is kept: a comment above a field moves with it, one after a value on the same
   line stays after it, a comment block at the top of the file separated by a blank line stays
@@ -210,6 +211,9 @@ def _with_trailing(line: str, trailing: str | None) -> str:
 def _render_field(each: Field, fd: Any, depth: int) -> Iterator[str]:
     pad = INDENT * depth
     repeated = fd is not None and fd.label == FieldDescriptor.LABEL_REPEATED
+    if fd is not None and fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+        yield from _render_map(each, fd, depth)
+        return
     if fd is not None and fd.type == FieldDescriptor.TYPE_MESSAGE:
         if not repeated:
             yield from _render_block(f"{pad}{each.name} ", each.items[0], fd.message_type, depth)
@@ -232,6 +236,39 @@ def _render_field(each: Field, fd: Any, depth: int) -> Iterator[str]:
     values = ", ".join(str(item.value) for item in each.items)
     yield from (f"{pad}{c}" for c in comments)
     yield _with_trailing(f"{pad}{each.name}: [ {values} ]", "  ".join(trailing) or None)
+
+
+def _inline(message: Message) -> str | None:
+    """`{ key: "a" value { string_value: "b" } }` for a message without comments, else None."""
+    parts = []
+    for each in message.fields:
+        if each.comments or each.end_comments or len(each.items) != 1 or each.written_as_list:
+            return None
+        item = each.items[0]
+        if item.comments or item.trailing:
+            return None
+        if isinstance(item.value, Message):
+            inner = _inline(item.value)
+            if inner is None:
+                return None
+            parts.append(f"{each.name} {inner}")
+        else:
+            parts.append(f"{each.name}: {item.value}")
+    return f"{{ {' '.join(parts)} }}" if parts and not message.end_comments else None
+
+
+def _render_map(each: Field, fd: Any, depth: int) -> Iterator[str]:
+    """Map entries (`input_map`, `parameters`) one per line, as Triton's docs write them."""
+    pad = INDENT * depth
+    for item in each.items:
+        assert isinstance(item.value, Message)
+        yield from (f"{pad}{c}" for c in item.comments)
+        inline = _inline(item.value)
+        if inline is None:
+            yield from _render_block(f"{pad}{each.name} ", item, fd.message_type, depth)
+        else:
+            yield _with_trailing(f"{pad}{each.name} {inline}", item.trailing)
+    yield from (f"{pad}{c}" for c in each.end_comments)
 
 
 def _render_block(

@@ -80,14 +80,7 @@ CANONICAL = dedent(
       }
     ]
 
-    parameters [
-      {
-        key: "EXECUTION_ENV_PATH"
-        value {
-          string_value: "$$TRITON_MODEL_DIRECTORY/e"
-        }
-      }
-    ]
+    parameters { key: "EXECUTION_ENV_PATH" value { string_value: "$$TRITON_MODEL_DIRECTORY/e" } }
     # the end
     """
 )
@@ -116,6 +109,8 @@ def test_formatting_is_idempotent() -> None:
         'input_map { key: "IN" value: "RAW" } } ] }\n',
         'name: "s" "t"\nbackend: "python"\ninput < name: "a" data_type: TYPE_STRING dims: -1 >\n',
         "backend: 'python'\ndynamic_batching { }\n",
+        'platform: "ensemble"\nensemble_scheduling { step [ { model_name: "a" input_map { key: "IN"'
+        '  # the raw image\n value: "RAW" } output_map: [ { key: "O" value: "X" } ] } ] }\n',
     ],
 )
 def test_meaning_kept_and_idempotent(text: str) -> None:
