@@ -133,35 +133,27 @@ def test_files_to_tested_and_packaged_model(repo: Path) -> None:
     assert (repo / "models/add_sub/BUILD").read_text() == (
         'triton_model()\n\ntriton_test(\n    name="tests",\n)\n'
     )
-    check = pants(repo, "tailor", "--check", "update-build-files", "--check", "::")
-    assert check.returncode == 0, check.stdout
-
-    fmt = pants(repo, "fmt", "models/add_sub::")
-    assert fmt.returncode == 0, fmt.stdout
-    formatted = (repo / "models/add_sub/config.pbtxt").read_text()
-    assert formatted.count("input [") == 1 and formatted.count("output [") == 1
-    assert formatted.startswith("# The python_backend add_sub example.\n")
-    again = pants(repo, "fmt", "models/add_sub::")
-    assert again.returncode == 0 and "made changes" not in again.stdout, again.stdout
-    assert (repo / "models/add_sub/config.pbtxt").read_text() == formatted
-    lint = pants(repo, "lint", "models/add_sub::")
-    assert lint.returncode == 0, lint.stdout
-
-    test = pants(repo, "test", "models/add_sub::")
-    assert test.returncode == 0, test.stdout
-    assert "models/add_sub:tests succeeded" in test.stdout
-
-    package = pants(repo, "package", "models/add_sub::")
-    assert package.returncode == 0, package.stdout
-    with tarfile.open(repo / "dist/models/add_sub/add_sub_1.0.0.tar.gz") as tar:
-        files = {m.name for m in tar.getmembers() if m.isfile()}
-    assert files == {"add_sub/config.pbtxt", "add_sub/1/model.py"}
-
-
-def test_a_model_without_tests_is_named(repo: Path) -> None:
+    # A model nothing tests (an ensemble member whose ensemble is not written yet).
     (repo / "models/lone/1").mkdir(parents=True)
     (repo / "models/lone/config.pbtxt").write_text('name: "lone"\nbackend: "python"\n')
     (repo / "models/lone/1/model.py").write_text("")
     (repo / "models/lone/BUILD").write_text("triton_model(ensemble_member_only=True)\n")
-    test = pants(repo, "test", "models/lone::")
-    assert "The model models/lone:lone has no tests" in test.stdout, test.stdout
+
+    first = pants(
+        repo, "tailor", "--check", "update-build-files", "--check", "::", "fmt", "models::"
+    )
+    assert first.returncode == 0, first.stdout
+    formatted = (repo / "models/add_sub/config.pbtxt").read_text()
+    assert formatted.count("input [") == 1 and formatted.count("output [") == 1
+    assert formatted.startswith("# The python_backend add_sub example.\n")
+
+    # fmt leaves a formatted config alone, lint agrees, the test passes, the tarball is complete.
+    second = pants(repo, "fmt", "lint", "test", "package", "models/add_sub::", "models/lone::")
+    assert second.returncode == 0, second.stdout
+    assert "triton-config-fmt made no changes" in second.stdout, second.stdout
+    assert (repo / "models/add_sub/config.pbtxt").read_text() == formatted
+    assert "models/add_sub:tests succeeded" in second.stdout
+    assert "The model models/lone:lone has no tests" in second.stdout
+    with tarfile.open(repo / "dist/models/add_sub/add_sub_1.0.0.tar.gz") as tar:
+        files = {m.name for m in tar.getmembers() if m.isfile()}
+    assert files == {"add_sub/config.pbtxt", "add_sub/1/model.py"}
