@@ -1,24 +1,106 @@
-"""`./pants package models/::` from two copies of the repo: layout and byte-reproducibility."""
+"""`./pants package models/::` from two copies of the repo: layout and byte-reproducibility.
+
+The expectations come from the targets themselves (`./pants peek models/::` in the packaged copy),
+so the tests hold for whatever models the repo has.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import subprocess
 import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import pytest
 from conftest import PackagedCheckout
 
-PIPELINE_TARBALL = (
-    "models/screen_detection/screen_detection_pipeline/screen_detection_pipeline_{}.tar.gz"
-)
-# The ensemble keeps its name (SageMaker maps it to the TargetModel); its members are named
-# after the artifact, `<model_name>_<version>.<member>` (docs/models.md).
-PIPELINE_MEMBERS = (
-    "screen_detection_inferencer",
-    "screen_detection_postprocessing",
-    "screen_detection_preprocessing",
-)
+MODEL_TARGET_TYPES = ("triton_model", "triton_ensemble")
 LITTER = ("BUILD", ".dvc", "__pycache__", ".pyc", "model_version.txt", "_test.py", ".gitignore")
+
+
+@dataclass(frozen=True)
+class Model:
+    """A `triton_model` or `triton_ensemble` target, as `peek` shows it."""
+
+    address: str
+    directory: str  # the BUILD file's directory, relative to the checkout
+    name: str  # the model's directory name in a tarball
+    deployable: bool  # packaged on its own
+    files: tuple[str, ...]  # what its directory in a tarball must hold, relative to it
+    members: tuple[str, ...]  # addresses of the models it depends on
+
+
+def _model(target: dict[str, Any], root: Path) -> Model:
+    directory = target["address"].split(":")[0]
+    version_file = os.path.join(directory, target["model_version_file"])
+    files = [os.path.relpath(path, directory) for path in target["sources"] if path != version_file]
+    # Each DVC pointer gives the file it names (`1/model.onnx.dvc` -> `1/model.onnx`).
+    pointers = {
+        pointer
+        for glob in target.get("weights_raw") or ()
+        if not glob.startswith("!")
+        for pointer in (root / directory).glob(glob)
+    }
+    files += [str(p.relative_to(root / directory))[: -len(".dvc")] for p in pointers]
+    return Model(
+        address=target["address"],
+        directory=directory,
+        name=target["model_name"] or os.path.basename(directory),
+        deployable=not target.get("ensemble_member_only", False),
+        files=tuple(sorted(files)),
+        members=tuple(target["dependencies"]),
+    )
+
+
+def models_of(checkout: PackagedCheckout) -> dict[str, Model]:
+    peek = subprocess.run(
+        ["./pants", "--no-pantsd", "--no-dynamic-ui", "peek", "models/::"],
+        cwd=checkout.root,
+        env={k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert peek.returncode == 0, peek.stderr
+    targets = [t for t in json.loads(peek.stdout) if t["target_type"] in MODEL_TARGET_TYPES]
+    models = [_model(t, checkout.root) for t in targets]
+    return {m.address: m for m in models}
+
+
+def artifact_version(checkout: PackagedCheckout, model: Model) -> str:
+    return (checkout.root / model.directory / "model_version.txt").read_text().strip()
+
+
+def expected_tarball(checkout: PackagedCheckout, model: Model) -> str:
+    return f"{model.directory}/{model.name}_{artifact_version(checkout, model)}.tar.gz"
+
+
+def shipped_name(checkout: PackagedCheckout, root: Model, model: Model) -> str:
+    """A model's directory name in `root`'s tarball: an ensemble's members are named after the
+    artifact, `<model_name>_<version>.<member>`; the root keeps its name (docs/models.md)."""
+    if model.address == root.address:
+        return model.name
+    return f"{root.name}_{artifact_version(checkout, root)}.{model.name}"
+
+
+def with_members(models: dict[str, Model], model: Model) -> list[Model]:
+    found = {model.address: model}
+    pending = list(model.members)
+    while pending:
+        member = models.get(pending.pop())
+        if member is not None and member.address not in found:
+            found[member.address] = member
+            pending.extend(member.members)
+    return list(found.values())
+
+
+@pytest.fixture(scope="module")
+def models(packaged: PackagedCheckout) -> dict[str, Model]:
+    return models_of(packaged)
 
 
 def sha256(path) -> str:
@@ -30,38 +112,30 @@ def members(path) -> dict[str, tarfile.TarInfo]:
         return {m.name: m for m in tar.getmembers()}
 
 
-def version_of(checkout: PackagedCheckout, model_dir: str) -> str:
-    return (checkout.root / model_dir / "model_version.txt").read_text().strip()
-
-
 def test_one_tarball_per_deployable_model(
-    packaged_twice: tuple[PackagedCheckout, PackagedCheckout],
+    packaged: PackagedCheckout, models: dict[str, Model]
 ) -> None:
-    first, _ = packaged_twice
-    pipeline_version = version_of(first, "models/screen_detection/screen_detection_pipeline")
-    normalizer_version = version_of(first, "models/text_normalizer")
     # Ensemble members (ensemble_member_only=True) get no tarball of their own.
-    assert set(first.tarballs()) == {
-        PIPELINE_TARBALL.format(pipeline_version),
-        f"models/text_normalizer/text_normalizer_{normalizer_version}.tar.gz",
-    }
+    expected = {expected_tarball(packaged, m) for m in models.values() if m.deployable}
+    assert expected, "the repo has no deployable model"
+    assert set(packaged.tarballs()) == expected
 
 
-def test_tarball_layout(packaged_twice: tuple[PackagedCheckout, PackagedCheckout]) -> None:
-    first, _ = packaged_twice
-    for name, path in first.tarballs().items():
-        entries = members(path)
-        roots = {n.split("/")[0] for n in entries}
-        if "screen_detection_pipeline" in name:
-            artifact = os.path.basename(name)[: -len(".tar.gz")]
-            assert roots == {
-                "screen_detection_pipeline",
-                *(f"{artifact}.{member}" for member in PIPELINE_MEMBERS),
-            }
-            assert entries["screen_detection_pipeline/1"].isdir()  # The empty version folder.
-            assert entries[f"{artifact}.screen_detection_inferencer/1/model.onnx"].isfile()
-        else:
-            assert roots == {"text_normalizer"}
+def test_tarball_layout(packaged: PackagedCheckout, models: dict[str, Model]) -> None:
+    for model in (m for m in models.values() if m.deployable):
+        entries = members(packaged.tarballs()[expected_tarball(packaged, model)])
+        shipped = {shipped_name(packaged, model, m): m for m in with_members(models, model)}
+        assert {n.split("/")[0] for n in entries} == set(shipped)
+        for directory, each in shipped.items():
+            # Every file of every model, and at least one numeric version folder.
+            for path in each.files:
+                assert entries[f"{directory}/{path}"].isfile(), (model.address, path)
+            assert entries[f"{directory}/config.pbtxt"].isfile(), (model.address, directory)
+            assert any(
+                e.isdir() and name.split("/")[1:2] and name.split("/")[1].isdigit()
+                for name, e in entries.items()
+                if name.startswith(f"{directory}/")
+            ), (model.address, directory)
         for entry_name, entry in entries.items():
             assert not any(litter in entry_name for litter in LITTER), entry_name
             assert (entry.uid, entry.gid, entry.uname, entry.gname, entry.mtime) == (
@@ -72,8 +146,6 @@ def test_tarball_layout(packaged_twice: tuple[PackagedCheckout, PackagedCheckout
                 0,
             )
             assert entry.mode == (0o755 if entry.isdir() else 0o644), entry_name
-        for model in roots:
-            assert entries[f"{model}/config.pbtxt"].isfile()
 
 
 def test_two_checkouts_give_identical_bytes(

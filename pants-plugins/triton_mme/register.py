@@ -8,7 +8,18 @@ from pants.engine.rules import Rule
 from pants.engine.target import Target
 from pants.engine.unions import UnionRule
 from triton_mme import dependency_inference
-from triton_mme.goals import check, lint, package, publish, run, run_endpoint, tailor, test
+from triton_mme.goals import (
+    check,
+    fmt,
+    lint,
+    package,
+    publish,
+    run,
+    run_endpoint,
+    tailor,
+    test,
+    untested,
+)
 from triton_mme.subsystems import dvc, tool
 from triton_mme.subsystems.conda import CondaSubsystem
 from triton_mme.subsystems.s3 import TritonPublishSubsystem
@@ -54,6 +65,7 @@ def rules() -> Iterable[Rule | UnionRule]:
         *onnx_graph.rules(),
         *dependency_inference.rules(),
         *lint.rules(),
+        *fmt.rules(),
         *tailor.rules(),
         *package.rules(),
         *check.rules(),
@@ -65,6 +77,7 @@ def rules() -> Iterable[Rule | UnionRule]:
         *docker.rules(),
         *triton_server.rules(),
         *test.rules(),
+        *untested.rules(),
         *CondaSubsystem.rules(),
         *tool.rules(),
         *env_channel.rules(),

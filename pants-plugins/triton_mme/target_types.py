@@ -442,7 +442,10 @@ class ModelPythonEnvField(StringField):
         f"""
         The address of the `triton_python_env` this python-backend model runs in (e.g.
         `models/detector/python_env`). When unset, the one env target found in the model's
-        directory or below, or else in the nearest parent directory that has one, is used. The
+        directory or below is used; else, walking up from the model, the one found in the first
+        parent directory that has one in itself or in a folder directly inside it (so a group's
+        `python_env/` folder beside its model directories counts). `./pants tailor` writes this
+        field when exactly one env fits. The
         model's config.pbtxt must point `EXECUTION_ENV_PATH` at
         `$$TRITON_MODEL_DIRECTORY/{ENV_ARCHIVE_NAME}`.
         """

@@ -3,7 +3,6 @@ from __future__ import annotations
 from textwrap import dedent
 
 import pytest
-from pants.core.goals.tailor import AllOwnedSources, PutativeTarget, PutativeTargets
 from pants.core.goals.test import TestSubsystem
 from pants.core.util_rules.partitions import Partitions
 from pants.engine.addresses import Address, Addresses
@@ -12,10 +11,8 @@ from pants.testutil.option_util import create_subsystem
 from pants.testutil.rule_runner import QueryRule, RuleRunner, engine_error
 from triton_mme.util_rules import repository
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
-from triton_mme.goals import tailor
 from triton_mme.goals import test as test_goal
 from triton_mme.util_rules.triton_server import ServedTarget
-from triton_mme.goals.tailor import PutativeTritonTestsRequest, putative_triton_tests
 from triton_mme.target_types import (
     TritonTestDependenciesField,
     TritonTestModelField,
@@ -52,12 +49,10 @@ def rule_runner() -> RuleRunner:
         rules=[
             *repository.rules(),
             *test_goal.rules(),
-            *tailor.rules(),
             QueryRule(Partitions, [TritonTestRequest.PartitionRequest]),
             QueryRule(Partitions, [TritonModelLoadRequest.PartitionRequest]),
             QueryRule(Addresses, [DependenciesRequest]),
             QueryRule(ServedTarget, [ServedTestRequest]),
-            QueryRule(PutativeTargets, [PutativeTritonTestsRequest, AllOwnedSources]),
         ],
         target_types=[TritonModelTarget, TritonEnsembleTarget, TritonTestTarget],
     )
@@ -183,37 +178,6 @@ def test_split_test_files() -> None:
     )
     assert cases == ("m/tests/a.json", "m/tests/b.json")
     assert pytest_files == ("m/tests/test_m.py",)
-
-
-def test_tailor_proposes_triton_test_for_model_dirs_with_tests(rule_runner: RuleRunner) -> None:
-    write_model(rule_runner, "a", "triton_model()")
-    write_model(rule_runner, "owned", "triton_model()\ntriton_test(name='tests')")
-    rule_runner.write_files({"not_a_model/tests/case.json": "{}"})
-    putative = rule_runner.request(
-        PutativeTargets,
-        [
-            PutativeTritonTestsRequest(("models/a", "models/owned", "not_a_model")),
-            AllOwnedSources(
-                [
-                    "models/owned/tests/basic.json",
-                    "models/owned/tests/tensor.npy",
-                    "models/owned/tests/test_model.py",
-                ]
-            ),
-        ],
-    )
-    assert list(putative) == [
-        PutativeTarget.for_target_type(
-            TritonTestTarget,
-            path="models/a",
-            name="tests",
-            triggering_sources=["tests/basic.json", "tests/tensor.npy", "tests/test_model.py"],
-        )
-    ]
-
-
-def test_putative_triton_tests_needs_a_model_config() -> None:
-    assert putative_triton_tests(["x/tests/a.json"], ["y/config.pbtxt"], []) == []
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from pants.base.specs import AncestorGlobSpec, RawSpecs, RecursiveGlobSpec
 from pants.engine.addresses import Address, AddressInput
 from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.fs import CreateDigest, Digest, DigestEntries, FileEntry
 from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.target import Targets
+from pants.engine.target import AllTargets
 from pants.engine.unions import UnionRule
 from triton_mme.util_rules.env.build import PythonEnvArchive, PythonEnvArchiveRequest
 from triton_mme.util_rules.env.checks import (
@@ -54,26 +53,28 @@ class ModelEnv:
 
 
 def nearest_env(model: Address, candidates: Iterable[Address]) -> Address | None:
-    """The one env in the model's directory or below it, else in its nearest ancestor directory."""
+    """The one env in the model's directory or below it; else, walking up from the model, the
+    env of the first directory that has one in itself or in a folder directly inside it (so a
+    `python_env/` folder beside the model directories of a group counts)."""
     model_dir = model.spec_path
     candidates = sorted(set(candidates))
-    inside = [
+    found = [
         a for a in candidates if a.spec_path == model_dir or a.spec_path.startswith(model_dir + "/")
     ]
-    if not inside:
-        ancestors = [a for a in candidates if a not in inside]
-        nearest = max((len(a.spec_path) for a in ancestors), default=None)
-        inside = [a for a in ancestors if len(a.spec_path) == nearest]
-    if len(inside) > 1:
+    directory = model_dir
+    while not found and directory:
+        directory = os.path.dirname(directory)
+        found = [a for a in candidates if directory in (a.spec_path, os.path.dirname(a.spec_path))]
+    if len(found) > 1:
         raise EnvCheckError(
-            f"{model} could use any of the envs {', '.join(str(a) for a in inside)}: name one "
+            f"{model} could use any of the envs {', '.join(str(a) for a in found)}: name one "
             'with `python_env="..."` in its BUILD file.'
         )
-    return inside[0] if inside else None
+    return found[0] if found else None
 
 
 @rule
-async def find_model_env(request: ModelEnvRequest) -> ModelEnv:
+async def find_model_env(request: ModelEnvRequest, all_targets: AllTargets) -> ModelEnv:
     named = request.named_env
     if named:
         env = await Get(
@@ -86,16 +87,7 @@ async def find_model_env(request: ModelEnvRequest) -> ModelEnv:
             ),
         )
         return ModelEnv(env)
-    directory = request.model.spec_path
-    candidates = await Get(
-        Targets,
-        RawSpecs(
-            recursive_globs=(RecursiveGlobSpec(directory),),
-            ancestor_globs=(AncestorGlobSpec(directory),),
-            description_of_origin=f"the env of {request.model}",
-        ),
-    )
-    envs = [t.address for t in candidates if isinstance(t, TritonPythonEnvTarget)]
+    envs = [t.address for t in all_targets if isinstance(t, TritonPythonEnvTarget)]
     return ModelEnv(nearest_env(request.model, envs))
 
 

@@ -96,6 +96,13 @@ def test_the_python_env_field_names_the_env(rule_runner: RuleRunner) -> None:
     assert files["post/python_env.tar.gz"] == b"envs/b:b"
 
 
+def test_a_group_finds_its_env_in_a_sibling_folder(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files({"models/group/python_env/BUILD": 'triton_python_env(python="3.11")'})
+    python_model(rule_runner, "models/group/pre", env_line=True)
+    files = directory_files(rule_runner, Address("models/group/pre"))
+    assert files["pre/python_env.tar.gz"] == b"models/group/python_env:python_env"
+
+
 def test_env_path_without_env_is_an_error(rule_runner: RuleRunner) -> None:
     python_model(rule_runner, "models/post", env_line=True)
     with engine_error(EnvCheckError, contains="sets EXECUTION_ENV_PATH, but models/post"):
@@ -129,5 +136,8 @@ def test_nearest_env_prefers_the_model_tree_then_the_closest_parent() -> None:
     assert nearest_env(model, [inside, parent, root]) == inside
     assert nearest_env(model, [parent, root]) == parent
     assert nearest_env(model, []) is None
+    sibling = Address("models/python_env")
+    assert nearest_env(model, [sibling, root]) == sibling
+    assert nearest_env(model, [Address("models/other/python_env"), root]) == root
     with pytest.raises(EnvCheckError, match="could use any of the envs"):
         nearest_env(model, [parent, Address("models", target_name="other")])
