@@ -6,6 +6,7 @@ directory), so every tarball holding the model, and every test serving it, carri
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Iterable
 
