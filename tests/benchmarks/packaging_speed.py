@@ -40,38 +40,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
 from local_mme_process import LocalMme, find_docker, standin_image  # noqa: E402
-from triton_test_speed import REPO_FILES, pants, stop_pantsd  # noqa: E402 # pants: no-infer-dep
+import triton_test_speed as speed  # noqa: E402 # pants: no-infer-dep
 
 WRITER = REPO / "pants-plugins" / "triton_mme" / "scripts" / "write_tarball.py"
 COMPRESSIONS = ("auto", "best", "none")  # [triton-package].compression
 
 MODEL_DIR = "models/bench/big_weights"
-CONFIG = """\
-backend: "python"
-max_batch_size: 0
-input [{ name: "INPUT0", data_type: TYPE_FP32, dims: [-1] }]
-output [{ name: "OUTPUT0", data_type: TYPE_FP32, dims: [-1] }]
-"""
-MODEL = """\
-import os
-
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
-
-class TritonPythonModel:
-    def initialize(self, args):
-        weights = os.path.join(args["model_repository"], args["model_version"], "weights.bin")
-        self.offset = float(np.fromfile(weights, dtype=np.float32, count=1)[0] * 0 + 1)
-
-    def execute(self, requests):
-        responses = []
-        for request in requests:
-            x = pb_utils.get_input_tensor_by_name(request, "INPUT0").as_numpy()
-            y = pb_utils.Tensor("OUTPUT0", (x + self.offset).astype(np.float32))
-            responses.append(pb_utils.InferenceResponse([y]))
-        return responses
-"""
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -84,9 +58,9 @@ def write_model(root: Path, weights_mb: int, env_mb: int) -> Path:
     model = root / MODEL_DIR
     (model / "1").mkdir(parents=True)
     (model / "BUILD").write_text("triton_model()\n")
-    (model / "config.pbtxt").write_text(CONFIG)
+    (model / "config.pbtxt").write_text(speed.CONFIG)
     (model / "model_version.txt").write_text("1\n")
-    (model / "1" / "model.py").write_text(MODEL)
+    (model / "1" / "model.py").write_text(speed.MODEL.replace("{k}", "1"))  # answers x + 1
     rng = np.random.default_rng(0)
     with open(model / "1" / "weights.bin", "wb") as f:
         for _ in range(weights_mb):
@@ -154,7 +128,7 @@ def main() -> None:
         work = Path(tmp)
         root = work / "repo"
         root.mkdir()
-        for name in REPO_FILES:
+        for name in speed.REPO_FILES:
             source = REPO / name
             if source.is_dir():
                 shutil.copytree(source, root / name)
@@ -166,18 +140,18 @@ def main() -> None:
             # Start pantsd and build the writer's PEX with small weights, as on a developer's
             # machine; then the real weights arrive, as after `dvc pull` of a new version.
             write_model(root, 1, 1)
-            pants(root, "package", f"{MODEL_DIR}:")
+            speed.pants(root, "package", f"{MODEL_DIR}:")
             shutil.rmtree(root / MODEL_DIR)
             model = write_model(root, args.weights_mb, args.env_mb)
             input_bytes = sum(p.stat().st_size for p in model.rglob("*") if p.is_file())
             dist = root / "dist" / MODEL_DIR / "big_weights_1.tar.gz"
-            after_change = timed(lambda: pants(root, "package", f"{MODEL_DIR}:"))
+            after_change = timed(lambda: speed.pants(root, "package", f"{MODEL_DIR}:"))
             for run, compression in enumerate(COMPRESSIONS):
                 # A config edit reruns the writer; the weights are already snapshotted.
                 with open(model / "config.pbtxt", "a") as config:
                     config.write(f"# run {run}\n")
                 option = f"--triton-package-compression={compression}"
-                seconds = timed(lambda: pants(root, option, "package", f"{MODEL_DIR}:"))
+                seconds = timed(lambda: speed.pants(root, option, "package", f"{MODEL_DIR}:"))
                 tarball = work / f"pants-{compression}.tar.gz"
                 shutil.copy2(dist, tarball)
                 size = tarball.stat().st_size
@@ -189,7 +163,9 @@ def main() -> None:
             shutil.copytree(model / "1", materialized / "1")
             for run, compression in enumerate(COMPRESSIONS):
                 edits = "".join(f"# run {index}\n" for index in range(run + 1))
-                (materialized / "config.pbtxt").write_text(CONFIG + edits)  # as Pants packed it
+                (materialized / "config.pbtxt").write_text(
+                    speed.CONFIG + edits
+                )  # as Pants packed it
                 direct = work / f"direct-{compression}.tar.gz"
                 (work / "executables.txt").write_text("")
                 argv = [sys.executable, str(WRITER), str(work / "materialized"), str(direct)]
@@ -216,7 +192,7 @@ def main() -> None:
                 )
                 endpoint["auto"] = endpoint_times(docker, image, work / "pants-auto.tar.gz", work)
         finally:
-            stop_pantsd(root)
+            speed.stop_pantsd(root)
 
     reference = next(row for row in rows if row[0] == "`tar -c \\| gzip -6`")
     gzip_seconds = reference[2] or 1.0
