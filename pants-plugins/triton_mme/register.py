@@ -18,7 +18,6 @@ from triton_mme.goals import (
     run_endpoint,
     tailor,
     test,
-    untested,
 )
 from triton_mme.subsystems import dvc, tool
 from triton_mme.subsystems.conda import CondaSubsystem
@@ -77,7 +76,6 @@ def rules() -> Iterable[Rule | UnionRule]:
         *docker.rules(),
         *triton_server.rules(),
         *test.rules(),
-        *untested.rules(),
         *CondaSubsystem.rules(),
         *tool.rules(),
         *env_channel.rules(),

@@ -13,6 +13,7 @@ Triton, so a model Triton refuses (files it rejects, an `initialize` that raises
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from typing import Iterable, Mapping
@@ -29,6 +30,7 @@ from pants.core.goals.test import (
 from pants.core.util_rules.partitions import Partition, PartitionerType, Partitions
 from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.addresses import Address, Addresses, UnparsedAddressInputs
+from pants.engine.internals.session import RunId
 from pants.engine.fs import (
     Digest,
     DigestEntries,
@@ -58,6 +60,7 @@ from triton_mme.util_rules.repository import (
     ModelRepositoryRequest,
     TritonModelFieldSet,
 )
+from triton_mme.goals.untested import untested_models_message
 from triton_mme.subsystems.triton_testing import TritonTestSubsystem
 from triton_mme.util_rules.triton_server import (
     RESULTS_DIR,
@@ -74,6 +77,8 @@ from triton_mme.target_types import (
     TritonTestTimeoutField,
     TritonVersionSourcesField,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -428,6 +433,7 @@ class TritonModelLoadRequest(TestRequest):
 async def partition_model_loads(
     request: TritonModelLoadRequest.PartitionRequest[TritonModelLoadFieldSet],
     all_targets: AllTargets,
+    _run_id: RunId,  # Re-runs on every run, so the line below shows each time (pantsd memoizes).
 ) -> Partitions[TritonModelLoadFieldSet, ServerPartitionMetadata]:
     # A model that a `triton_test` tests is loaded by that test's batch already.
     tested = await MultiGet(
@@ -443,6 +449,9 @@ async def partition_model_loads(
     )
     if not untested:
         return Partitions()
+    message = untested_models_message(fs.address for fs in untested)
+    if message:
+        logger.warning(message)
     return Partitions([Partition(untested, ServerPartitionMetadata(shared=True))])
 
 

@@ -7,12 +7,8 @@ from pants.core.util_rules.partitions import Partitions
 from pants.engine.addresses import Address
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 from triton_mme.goals import test as test_goal
-from triton_mme.goals import untested
-from triton_mme.goals.untested import (
-    ModelUnderTestFieldSet,
-    UntestedModelsRequest,
-    untested_models_message,
-)
+from triton_mme.goals.test import TritonModelLoadFieldSet, TritonModelLoadRequest
+from triton_mme.goals.untested import untested_models_message
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget, TritonTestTarget
 from triton_mme.util_rules import repository
 
@@ -23,8 +19,7 @@ def rule_runner() -> RuleRunner:
         rules=[
             *repository.rules(),
             *test_goal.rules(),
-            *untested.rules(),
-            QueryRule(Partitions, [UntestedModelsRequest.PartitionRequest]),
+            QueryRule(Partitions, [TritonModelLoadRequest.PartitionRequest]),
         ],
         target_types=[TritonModelTarget, TritonEnsembleTarget, TritonTestTarget],
     )
@@ -47,12 +42,13 @@ def test_names_the_models_no_triton_test_tests(
         partitions = rule_runner.request(
             Partitions,
             [
-                UntestedModelsRequest.PartitionRequest(
-                    tuple(ModelUnderTestFieldSet.create(t) for t in targets)
+                TritonModelLoadRequest.PartitionRequest(
+                    tuple(TritonModelLoadFieldSet.create(t) for t in targets)
                 )
             ],
         )
-    assert list(partitions) == []  # Nothing runs.
+    # Only the untested model is load-checked, and the line names it.
+    assert [[fs.address for fs in p.elements] for p in partitions] == [[Address("models/add_sub")]]
     assert [r.getMessage() for r in caplog.records] == [
         untested_models_message([Address("models/add_sub")])
     ]
@@ -60,7 +56,7 @@ def test_names_the_models_no_triton_test_tests(
 
 def test_message_says_where_the_case_goes() -> None:
     assert untested_models_message([]) is None
-    assert untested_models_message([Address("models/add_sub")]) == (
+    assert untested_models_message([Address("models/add_sub")] * 2) == (
         "The model models/add_sub:add_sub has no tests: put a case file (e.g. `cases.json`, see "
         "docs/testing.md) or a `test_*.py` file in models/add_sub/tests/, then run "
         "`./pants tailor ::` to add a `triton_test`."
