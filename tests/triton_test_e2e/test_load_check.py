@@ -185,7 +185,8 @@ def test_onnx_mismatches_fail_lint_package_and_the_standin(tmp_path: Path) -> No
     repo = copy_pants_repo(tmp_path)
     write_onnx_fixtures(repo)
 
-    lint, _ = repo.pants("lint", "fixtures::")
+    # The config rules only: the fixtures are not in the canonical layout of `fmt`.
+    lint, _ = repo.pants("lint", "--only=triton-config", "fixtures::")
     assert lint.returncode != 0
     for name, (_, _, linter_says, _) in ONNX_CASES.items():
         assert f"fixtures/{name}/config.pbtxt:" in lint.stdout + lint.stderr

@@ -412,15 +412,13 @@ async def run_triton_tests(
 
 @dataclass(frozen=True)
 class TritonModelLoadFieldSet(TestFieldSet):
-    """A deployable model (`triton_ensemble`, or `triton_model` not `ensemble_member_only`)."""
+    """A model target: named when no `triton_test` tests it, and loaded when it is deployable
+    (a `triton_ensemble`, or a `triton_model` not `ensemble_member_only`)."""
 
     required_fields = (TritonConfigSourceField, TritonVersionSourcesField)
 
     sources: TritonVersionSourcesField
-
-    @classmethod
-    def opt_out(cls, tgt: Target) -> bool:
-        return bool(tgt.get(TritonEnsembleMemberOnlyField).value)
+    ensemble_member_only: TritonEnsembleMemberOnlyField
 
 
 class TritonModelLoadRequest(TestRequest):
@@ -452,7 +450,11 @@ async def partition_model_loads(
     message = untested_models_message(fs.address for fs in untested)
     if message:
         logger.warning(message)
-    return Partitions([Partition(untested, ServerPartitionMetadata(shared=True))])
+    # A member-only model is loaded by the tests of the ensembles that use it.
+    deployable = tuple(fs for fs in untested if not fs.ensemble_member_only.value)
+    if not deployable:
+        return Partitions()
+    return Partitions([Partition(deployable, ServerPartitionMetadata(shared=True))])
 
 
 @rule(desc="Load models in Triton", level=LogLevel.DEBUG)
