@@ -49,7 +49,6 @@ from pants.engine.target import (
     HydrateSourcesRequest,
     InferDependenciesRequest,
     InferredDependencies,
-    Target,
     Targets,
 )
 from pants.engine.unions import UnionRule
