@@ -37,12 +37,14 @@ from typing import Callable
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))
+# tests/ for the helpers; pants-plugins/ for the local MME, which runs on this sys.path.
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "pants-plugins")]
 
 from local_mme_process import LocalMme, find_docker, standin_image  # noqa: E402
 import triton_test_speed as speed  # noqa: E402 # pants: no-infer-dep
 
-WRITER = REPO / "pants-plugins" / "triton_mme" / "scripts" / "write_tarball.py"
+# The writer runs as in its tool PEX: the `triton_mme.scripts` package, on this interpreter.
+WRITER_ENV = {**os.environ, "PYTHONPATH": str(REPO / "pants-plugins")}
 COMPRESSIONS = ("auto", "best", "none")  # [triton-package].compression
 
 MODEL_DIR = "models/bench/big_weights"
@@ -168,9 +170,14 @@ def main() -> None:
                 )  # as Pants packed it
                 direct = work / f"direct-{compression}.tar.gz"
                 (work / "executables.txt").write_text("")
-                argv = [sys.executable, str(WRITER), str(work / "materialized"), str(direct)]
-                writer = [*argv, str(work / "executables.txt"), compression]
-                seconds = timed(lambda: subprocess.run(writer, check=True))
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "triton_mme.scripts.write_tarball",
+                    str(work / "materialized"),
+                ]
+                writer = [*argv, str(direct), str(work / "executables.txt"), compression]
+                seconds = timed(lambda: subprocess.run(writer, check=True, env=WRITER_ENV))
                 if direct.read_bytes() != (work / f"pants-{compression}.tar.gz").read_bytes():
                     raise RuntimeError(f"{compression}: the writer and Pants disagree")
                 size = direct.stat().st_size
