@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import PathGlobs, Paths
@@ -26,10 +26,16 @@ from pants.engine.target import (
 from pants.util.logging import LogLevel
 from triton_mme.dependency_inference import TritonModelNameMapping
 from triton_mme.config.checks import check_model_directory
+from triton_mme.config.endpoint import check_invocable
 from triton_mme.config.ensemble import EnsembleMembers, check_ensemble_steps, find_cycle
 from triton_mme.config.errors import ModelConfigError
+from triton_mme.config.parse import ModelConfigFile
 from triton_mme.config.files import ModelDirectoryListing, loaded_versions
-from triton_mme.target_types import TritonVersionSourcesField, TritonWeightsField
+from triton_mme.target_types import (
+    TritonEnsembleMemberOnlyField,
+    TritonVersionSourcesField,
+    TritonWeightsField,
+)
 from triton_mme.config.onnx_graph import serves_onnx
 from triton_mme.util_rules.onnx_graph import OnnxGraphCheck, OnnxGraphCheckRequest
 from triton_mme.util_rules.repository import (
@@ -127,8 +133,11 @@ async def validate_model(
         target_alias=wrapped.target.alias,
         listing=listing,
     )
+    called = await _called_models(config, mapping) if config.is_ensemble else {}
     if config.is_ensemble:
-        errors.extend(await _ensemble_errors(config, mapping))
+        errors.extend(await _ensemble_errors(config, mapping, called))
+    if not wrapped.target.get(TritonEnsembleMemberOnlyField).value:
+        errors.extend(check_invocable(config.parsed, config.model_name, called))
     # The ONNX graph too (fetched weights are cached, so lint and package read each graph once).
     graph_check = (
         await Get(OnnxGraphCheck, OnnxGraphCheckRequest(wrapped.target))
@@ -139,7 +148,9 @@ async def validate_model(
 
 
 async def _ensemble_errors(
-    config: TritonModelConfig, mapping: TritonModelNameMapping
+    config: TritonModelConfig,
+    mapping: TritonModelNameMapping,
+    called: Mapping[str, ModelConfigFile],
 ) -> list[ModelConfigError]:
     step_names = [n for n in config.parsed.step_model_names() if n in mapping]
     member_configs = await MultiGet(
@@ -157,7 +168,10 @@ async def _ensemble_errors(
         known_model_names=tuple(mapping.keys()),
     )
     errors = check_ensemble_steps(config.parsed, members)
-    cycle = await _ensemble_cycle(config, mapping)
+    step_models = {name: member.step_model_names() for name, member in called.items()}
+    cycle = find_cycle(
+        config.model_name, {**step_models, config.model_name: config.parsed.step_model_names()}
+    )
     if cycle:
         step = next(s for s in config.parsed.steps if s.model_name == cycle[1])
         errors.append(
@@ -172,20 +186,22 @@ async def _ensemble_errors(
     return errors
 
 
-async def _ensemble_cycle(
+async def _called_models(
     config: TritonModelConfig, mapping: TritonModelNameMapping
-) -> tuple[str, ...] | None:
-    """A circle of ensembles through this one (an ensemble calling itself counts)."""
-    step_models = {config.model_name: config.parsed.step_model_names()}
-    frontier = list(step_models[config.model_name])
+) -> dict[str, ModelConfigFile]:
+    """The configs of every model an ensemble calls, directly or through nested ensembles."""
+    called: dict[str, ModelConfigFile] = {}
+    frontier = list(config.parsed.step_model_names())
     while frontier:
-        names = sorted({n for n in frontier if n in mapping and n not in step_models})
+        names = sorted(
+            {n for n in frontier if n in mapping and n not in called and n != config.model_name}
+        )
         configs = await MultiGet(
             Get(TritonModelConfig, ModelConfigRequest(mapping[n])) for n in names
         )
-        step_models.update((n, c.parsed.step_model_names()) for n, c in zip(names, configs))
+        called.update((n, c.parsed) for n, c in zip(names, configs))
         frontier = [m for c in configs for m in c.parsed.step_model_names()]
-    return find_cycle(config.model_name, step_models)
+    return called
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,18 @@ def test_name_and_target_type_come_from_the_target(rule_runner: RuleRunner) -> N
     assert any("calls model `scale`" in e and "`scaler`" in e for e in pipeline_errors)
 
 
+def test_the_endpoint_cannot_invoke_decoupled_models(rule_runner: RuleRunner) -> None:
+    decoupled = SCALE + "model_transaction_policy { decoupled: true }\n"
+    write(rule_runner, **{"models/scale/config.pbtxt": decoupled})
+    (model_error,) = errors(rule_runner, "models/scale")
+    assert "models/scale/config.pbtxt:6: `scale` is decoupled" in model_error
+    (ensemble_error,) = errors(rule_runner, "models/pipeline")
+    assert "ensemble `pipeline` runs decoupled model(s) `scale`" in ensemble_error
+    # Packaged only inside ensembles, a decoupled model is no TargetModel of its own.
+    write(rule_runner, **{"models/scale/BUILD": "triton_model(ensemble_member_only=True)"})
+    assert errors(rule_runner, "models/scale") == ()
+
+
 def test_ensemble_checked_against_step_configs(rule_runner: RuleRunner) -> None:
     write(rule_runner, **{"models/scale/config.pbtxt": SCALE.replace("max_batch_size: 4", "")})
     input_error, output_error = errors(rule_runner, "models/pipeline")

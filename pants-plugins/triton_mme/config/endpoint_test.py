@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from triton_mme.config.endpoint import check_invocable, decoupled_members
+from triton_mme.config.parse import ModelConfigFile, parse_model_config
+
+
+def model(name: str, *, decoupled: bool = False) -> ModelConfigFile:
+    text = f'name: "{name}"\nbackend: "python"\n' + (
+        "model_transaction_policy {\n  decoupled: true\n}\n" if decoupled else ""
+    )
+    return parse_model_config(f"models/{name}/config.pbtxt", text)
+
+
+def ensemble(name: str, *steps: str) -> ModelConfigFile:
+    text = f'name: "{name}"\nplatform: "ensemble"\nensemble_scheduling {{\n' + "".join(
+        f'  step {{ model_name: "{step}" }}\n' for step in steps
+    )
+    return parse_model_config(f"models/{name}/config.pbtxt", text + "}\n")
+
+
+def test_request_response_models_are_invocable() -> None:
+    assert check_invocable(model("m"), "m", {}) == []
+    called = {"a": model("a"), "b": model("b")}
+    assert check_invocable(ensemble("e", "a", "b"), "e", called) == []
+
+
+def test_a_decoupled_model_is_refused_at_its_line() -> None:
+    (error,) = check_invocable(model("stream", decoupled=True), "stream", {})
+    assert str(error).startswith("models/stream/config.pbtxt:4: `stream` is decoupled")
+    assert "ensemble_member_only=True" in str(error)
+
+
+def test_an_ensemble_running_a_decoupled_step_is_refused() -> None:
+    inner = ensemble("inner", "stream", "a")
+    called = {"inner": inner, "stream": model("stream", decoupled=True), "a": model("a")}
+    outer = ensemble("outer", "inner", "a")
+    assert decoupled_members(outer, called) == ["stream"]
+    (error,) = check_invocable(outer, "outer", called)
+    assert str(error).startswith("models/outer/config.pbtxt:3: ensemble `outer` runs decoupled")
+    assert "`stream`" in str(error)
+
+
+def test_an_ensemble_calling_itself_or_unknown_models_terminates() -> None:
+    looping = ensemble("loop", "loop", "missing")
+    assert decoupled_members(looping, {"loop": looping}) == []
