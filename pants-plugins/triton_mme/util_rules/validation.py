@@ -231,7 +231,7 @@ async def validated_model_repository(
     if errors:
         roots = ", ".join(str(a) for a in request.roots)
         raise InvalidTritonModel(
-            f"Invalid Triton model config(s) for {roots}; Triton would refuse to load them:\n\n"
+            f"Invalid Triton model config(s) for {roots}; Triton or the endpoint would refuse them:\n\n"
             + "\n".join(f"- {error}" for error in errors)
         )
     return ValidatedModelRepository(
