@@ -8,10 +8,13 @@ mtime is fixed, owners are root with no names, modes are 0755 (directories and e
 0644, and no gzip header has a file name or an mtime. Files are streamed, so multi-GB weights
 never sit in memory.
 
-The output is a standard gzip file made of several gzip *members* (RFC 1952 allows any number;
-GNU tar, `gzip -d` and Python's `tarfile` read them as one stream). The tar stream is cut into
-chunks of `CHUNK_SIZE` bytes, each deflated on its own, so chunks are compressed in parallel on
-every core and the bytes do not depend on how many cores there are. COMPRESSION says how:
+The output is one standard gzip member whose deflate stream is made of independent pieces, as
+pigz makes it: the tar stream is cut into chunks of `CHUNK_SIZE` bytes, each deflated on its own
+and ended on a byte boundary (a sync flush, or whole stored blocks), so chunks are compressed in
+parallel on every core, and the bytes do not depend on how many cores there are. The CRC of the
+whole stream is combined from the chunks' CRCs. A single member matters: Python's `tarfile` in
+stream mode (`r|gz`, how tarballs are commonly extracted straight from an S3 download) reads
+only the first member of a multi-member gzip file. COMPRESSION says how chunks are deflated:
 
 - `auto` (default): compress tar headers, code and text; *store* (deflate level 0) every file
   that a sample shows barely compresses: float weights, already compressed env archives. Stored
@@ -26,6 +29,7 @@ store, read-only and executable, whatever the digest records.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import struct
@@ -51,10 +55,14 @@ SAMPLE_WINDOWS = 3
 # Smaller files are compressed without sampling: too small to matter either way.
 SAMPLE_MIN_SIZE = SAMPLE_WINDOW * SAMPLE_WINDOWS
 
-# A gzip member header: magic, deflate, no flags (no file name), mtime 0, no extra flags, OS
-# unknown (255), as Python's gzip writes it.
+# The gzip header: magic, deflate, no flags (no file name), mtime 0, no extra flags, OS unknown
+# (255), as Python's gzip writes it.
 _GZIP_HEADER = b"\x1f\x8b\x08\x00" + struct.pack("<I", MTIME) + b"\x00\xff"
 _MAX_STORED_BLOCK = 0xFFFF
+# The last deflate block: an empty block of fixed Huffman codes with the final bit set (what zlib
+# writes when a stream that was sync-flushed is finished).
+_FINAL_BLOCK = b"\x03\x00"
+_CRC32_POLYNOMIAL = 0xEDB88320
 
 
 def members(root: str) -> Iterator[str]:
@@ -85,27 +93,60 @@ def normalized_info(root: str, path: str, executables: frozenset[str]) -> tarfil
     return normalized(info, MTIME, executable=path in executables)
 
 
-def gzip_member(data: bytes, level: int) -> bytes:
-    """`data` as one gzip member: deflated at `level`, or in stored blocks for level 0."""
+def deflate_chunk(data: bytes, level: int) -> tuple[bytes, int]:
+    """(raw deflate blocks of `data`, CRC-32 of `data`), ending on a byte boundary, not final.
+
+    Level 0 writes stored blocks directly: zlib's level 0 copies the data twice more.
+    """
     if level == STORED:
-        # Stored deflate blocks written directly: zlib's level 0 copies the data twice more.
-        blocks = []
-        for start in range(0, max(len(data), 1), _MAX_STORED_BLOCK):
-            block = data[start : start + _MAX_STORED_BLOCK]
-            final = start + _MAX_STORED_BLOCK >= len(data)
-            blocks.append(struct.pack("<BHH", final, len(block), len(block) ^ 0xFFFF) + block)
-        deflated = b"".join(blocks)
+        deflated = b"".join(
+            struct.pack("<BHH", 0, len(block), len(block) ^ 0xFFFF) + block
+            for start in range(0, len(data), _MAX_STORED_BLOCK)
+            for block in (data[start : start + _MAX_STORED_BLOCK],)
+        )
     else:
         compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
-        deflated = compressor.compress(data) + compressor.flush()
-    trailer = struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
-    return _GZIP_HEADER + deflated + trailer
+        deflated = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return deflated, zlib.crc32(data)
 
 
-class GzipMemberWriter:
-    """Writes a byte stream as gzip members of at most `CHUNK_SIZE` bytes each, in order.
+def _gf2_times(matrix: tuple[int, ...], vector: int) -> int:
+    total, row = 0, 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[row]
+        vector >>= 1
+        row += 1
+    return total
 
-    A chunk ends when it is full or when the deflate level changes, so the members depend only on
+
+@functools.lru_cache(maxsize=None)
+def _append_zeros_operator(length: int) -> tuple[int, ...]:
+    """The GF(2) matrix that turns crc32(a) into crc32(a + length zero bytes), before the final
+    xor (zlib's `crc32_combine`). Cached: almost every chunk has the same length."""
+    result = tuple(1 << bit for bit in range(32))  # identity
+    power = (_CRC32_POLYNOMIAL, *(1 << bit for bit in range(31)))  # one zero bit
+    for _ in range(3):  # one zero byte
+        power = tuple(_gf2_times(power, row) for row in power)
+    while length:
+        if length & 1:
+            result = tuple(_gf2_times(power, row) for row in result)
+        length >>= 1
+        if length:
+            power = tuple(_gf2_times(power, row) for row in power)
+    return result
+
+
+def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+    """The CRC-32 of `a + b` from crc32(a), crc32(b) and len(b)."""
+    return _gf2_times(_append_zeros_operator(length2), crc1) ^ crc2 if length2 else crc1
+
+
+class ParallelGzipWriter:
+    """Writes a byte stream as one gzip member, deflating chunks of at most `CHUNK_SIZE` bytes
+    on their own, in parallel.
+
+    A chunk ends when it is full or when the deflate level changes, so the bytes depend only on
     the bytes and levels written, never on the number of `workers` that deflate them (zlib lets
     threads run in parallel).
     """
@@ -114,9 +155,12 @@ class GzipMemberWriter:
         self._output = output
         self._pool = ThreadPoolExecutor(max_workers=workers)
         self._window = 2 * workers
-        self._pending: deque[Future[bytes]] = deque()
+        self._pending: deque[tuple[Future[tuple[bytes, int]], int]] = deque()
         self._chunk = bytearray()
         self._level = DEFAULT_LEVEL
+        self._crc = 0
+        self._length = 0
+        output.write(_GZIP_HEADER)
 
     def write(self, data: bytes, level: int) -> None:
         if level != self._level:
@@ -132,16 +176,26 @@ class GzipMemberWriter:
 
     def _submit(self) -> None:
         if self._chunk:
-            self._pending.append(self._pool.submit(gzip_member, bytes(self._chunk), self._level))
+            future = self._pool.submit(deflate_chunk, bytes(self._chunk), self._level)
+            self._pending.append((future, len(self._chunk)))
             self._chunk.clear()
         while len(self._pending) > self._window:
-            self._output.write(self._pending.popleft().result())
+            self._write_next()
+
+    def _write_next(self) -> None:
+        future, length = self._pending.popleft()
+        deflated, crc = future.result()
+        self._output.write(deflated)
+        self._crc = crc32_combine(self._crc, crc, length)
+        self._length += length
 
     def close(self) -> None:
         self._submit()
         while self._pending:
-            self._output.write(self._pending.popleft().result())
+            self._write_next()
         self._pool.shutdown()
+        self._output.write(_FINAL_BLOCK)
+        self._output.write(struct.pack("<II", self._crc, self._length & 0xFFFFFFFF))
 
 
 def content_level(path: str, size: int, compression: str) -> int:
@@ -167,11 +221,11 @@ def write_tarball(
     compression: str = "auto",
     workers: int | None = None,
 ) -> None:
-    """Writes the tar stream tarfile would write for `members(root)`, as gzip members."""
+    """Writes the tar stream tarfile would write for `members(root)`, gzip'd (see above)."""
     header_level = {"auto": DEFAULT_LEVEL, "best": BEST_LEVEL, "none": STORED}[compression]
     offset = 0
     with open(output, "wb") as raw:
-        stream = GzipMemberWriter(raw, workers or os.cpu_count() or 1)
+        stream = ParallelGzipWriter(raw, workers or os.cpu_count() or 1)
         for path in members(root):
             info = normalized_info(root, path, executables)
             header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")

@@ -16,7 +16,8 @@ from triton_mme.scripts.write_tarball import (
     COMPRESSIONS,
     STORED,
     content_level,
-    gzip_member,
+    crc32_combine,
+    deflate_chunk,
     main,
     members,
     normalized_info,
@@ -173,15 +174,40 @@ def test_content_level_samples_large_files(tmp_path: Path) -> None:
     assert content_level(str(noise), noise.stat().st_size, "best") == zlib.Z_BEST_COMPRESSION
 
 
+@pytest.mark.parametrize("level", [STORED, 6])
 @pytest.mark.parametrize("size", [0, 1, 0xFFFF, 0xFFFF * 2, 200_000])
-def test_stored_members_are_valid_gzip(size: int) -> None:
+def test_chunks_are_raw_deflate_that_ends_on_a_byte_boundary(size: int, level: int) -> None:
     data = incompressible(size)
-    member = gzip_member(data, STORED)
-    assert gzip.decompress(member) == data
-    assert member[3] == 0 and member[4:8] == b"\0\0\0\0"  # No file name, mtime 0.
+    deflated, crc = deflate_chunk(data, level)
+    assert crc == zlib.crc32(data)
+    # Not final, so another chunk (or the final block) may follow it directly.
+    decompressor = zlib.decompressobj(-zlib.MAX_WBITS)
+    assert decompressor.decompress(deflated) == data and not decompressor.eof
 
 
-def test_gnu_tar_and_gzip_read_every_member(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sizes", [(0, 5), (5, 0), (1, 1), (CHUNK_SIZE, 12_345), (3, CHUNK_SIZE)])
+def test_crc32_combine_agrees_with_zlib(sizes: tuple[int, int]) -> None:
+    a, b = incompressible(sizes[0]), incompressible(sizes[1] + 1)[1:]
+    assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+
+
+def test_one_gzip_member_that_streaming_readers_read_whole(tmp_path: Path) -> None:
+    """tarfile's stream mode (`r|gz`, used to extract straight from a download) reads only the
+    first member of a gzip file: the tarball is a single member."""
+    make_weights_repository(tmp_path / "src")
+    tarball = tmp_path / "out.tar.gz"
+    write_tarball(str(tmp_path / "src"), str(tarball), frozenset(), "auto", workers=2)
+    written = tarball.read_bytes()
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    assert decompressor.decompress(written) == tarfile_stream(tmp_path / "src")
+    assert decompressor.eof and decompressor.unused_data == b""
+    assert written[3] == 0 and written[4:8] == b"\0\0\0\0"  # No file name, mtime 0.
+    with open(tarball, "rb") as raw, tarfile.open(fileobj=raw, mode="r|gz") as tar:
+        sizes = {member.name: member.size for member in tar}
+    assert sizes["m/1/weights.bin"] == 2 * CHUNK_SIZE + 12_345 and "m/config.pbtxt" in sizes
+
+
+def test_gnu_tar_and_gzip_read_the_whole_stream(tmp_path: Path) -> None:
     make_weights_repository(tmp_path / "src")
     tarball = tmp_path / "out.tar.gz"
     write_tarball(str(tmp_path / "src"), str(tarball), frozenset(), "auto")
