@@ -77,7 +77,7 @@ def write_model(root: Path, weights_mb: int, env_mb: int) -> Path:
 
 
 def changed_weights(model: Path, times: int) -> Iterator[None]:
-    """Change the weights `times` times (the first bytes, so Pants must hash the whole file again)."""
+    """Change the weights `times` times: their first bytes, so Pants hashes the whole file again."""
     for change in range(times):
         with open(model / "1" / "weights.bin", "r+b") as weights:
             weights.write(struct.pack("<f", float(change)))
@@ -85,7 +85,7 @@ def changed_weights(model: Path, times: int) -> Iterator[None]:
 
 
 def edited_config(model: Path, times: int) -> Iterator[None]:
-    """Edit the config `times` times: each edit reruns the writer, the weights already snapshotted."""
+    """Edit the config `times` times: each edit reruns the writer (the weights are snapshotted)."""
     for _ in range(times):
         with open(model / "config.pbtxt", "a") as config:
             config.write("# edited\n")
@@ -193,7 +193,9 @@ def main() -> None:
                 shutil.copy2(dist, tarball)
                 size = tarball.stat().st_size
                 label = f"`./pants package`, {compression}"
-                rows.append((label, seconds, None, size, *extract_times(tarball, work, args.repeats)))
+                rows.append(
+                    (label, seconds, None, size, *extract_times(tarball, work, args.repeats))
+                )
             # The writer alone, on the directory Pants packs (config.pbtxt and the version folder).
             materialized = work / "materialized" / "big_weights"
             materialized.mkdir(parents=True)
@@ -217,7 +219,9 @@ def main() -> None:
                     raise RuntimeError(f"{compression}: the writer and Pants disagree")
                 size = direct.stat().st_size
                 label = f"writer alone, {compression}"
-                rows.append((label, None, seconds, size, *extract_times(direct, work, args.repeats)))
+                rows.append(
+                    (label, None, seconds, size, *extract_times(direct, work, args.repeats))
+                )
             for label, compressor in (("gzip -6", "gzip -6"), ("pigz -6", f"{pigz} -6")):
                 if label.startswith("pigz") and not pigz:
                     continue
@@ -229,7 +233,13 @@ def main() -> None:
                 )
                 size = output.stat().st_size
                 rows.append(
-                    (f"`tar -c \\| {label}`", None, seconds, size, *extract_times(output, work, args.repeats))
+                    (
+                        f"`tar -c \\| {label}`",
+                        None,
+                        seconds,
+                        size,
+                        *extract_times(output, work, args.repeats),
+                    )
                 )
             if docker and image:
                 endpoint["`tar -c \\| gzip -6`"] = endpoint_times(
