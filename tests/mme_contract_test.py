@@ -32,6 +32,7 @@ from conftest import PackagedCheckout, run_package
 from local_mme_process import LocalMme, find_docker, missing_requirement, standin_image
 from seaweedfs import S3Server
 
+from triton_mme.scripts.local_mme.tarball import declares_ensemble
 from triton_mme.scripts.triton_cases import TRITON_DTYPES, Case, compare_output, load_case_file
 
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -43,8 +44,6 @@ pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "
 # The `seaweedfs` fixture: a loopback S3 server per module.
 pytest_plugins = ["seaweedfs"]
 BUCKET, PREFIX = "contract-models", "mme"
-
-ENSEMBLE_PLATFORM = re.compile(r'^\s*platform\s*:\s*"ensemble"', re.MULTILINE)
 
 SCREEN_DETECTION = Path("models/screen_detection")
 LABELS = ("no_screen", "phone_screen", "monitor_screen")
@@ -123,7 +122,7 @@ def served_model(tarball: Path) -> str:
         ensembles = [
             root
             for root in sorted(roots)
-            if ENSEMBLE_PLATFORM.search(_read(tar, f"{root}/config.pbtxt"))
+            if declares_ensemble(_read(tar, f"{root}/config.pbtxt"))
         ]
     assert len(ensembles) == 1, (
         f"{tarball.name}: {len(roots)} model directories and {len(ensembles)} ensembles "
