@@ -120,9 +120,7 @@ def served_model(tarball: Path) -> str:
         return roots.pop()
     with tarfile.open(tarball) as tar:
         ensembles = [
-            root
-            for root in sorted(roots)
-            if declares_ensemble(_read(tar, f"{root}/config.pbtxt"))
+            root for root in sorted(roots) if declares_ensemble(_read(tar, f"{root}/config.pbtxt"))
         ]
     assert len(ensembles) == 1, (
         f"{tarball.name}: {len(roots)} model directories and {len(ensembles)} ensembles "
