@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import hashlib
 import json
 import math
@@ -37,7 +38,7 @@ import sys
 import tarfile
 import zlib
 from dataclasses import dataclass
-from typing import IO, Any, Iterable, TextIO
+from typing import IO, Any, Iterable, TextIO, cast
 
 import boto3
 from botocore.config import Config
@@ -234,7 +235,11 @@ def member_models(stream: IO[bytes]) -> tuple[str, ...]:
     directories: set[str] = set()
     ensembles: set[str] = set()
     try:
-        with tarfile.open(fileobj=stream, mode="r|gz") as tar:
+        # gzip decompresses, tarfile reads the plain stream: tarfile's own `r|gz` took minutes
+        # to skip the 50 MB env archives of a 110 MB tarball (0.4 s this way).
+        with gzip.GzipFile(fileobj=stream, mode="rb") as plain, tarfile.open(
+            fileobj=cast(IO[bytes], plain), mode="r|", bufsize=MIB
+        ) as tar:
             for member in tar:
                 top, _, rest = re.sub(r"^(\./)+", "", member.name).partition("/")
                 if not top or not (rest or member.isdir()):
