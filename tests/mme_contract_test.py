@@ -1,9 +1,10 @@
-"""The MME contract check: every tarball `./pants package models/::` writes is loaded through
-Triton's SageMaker API under the name it will have in S3 (its TargetModel,
-`<model_name>_<version>.tar.gz`) and answers its model's test cases there, all of them loaded
-side by side on one instance: with them, the screen-detection pipeline at a second artifact
-version whose postprocessing answers upper-case labels, and a second ensemble sharing the
-pipeline's postprocessing member (their members are renamed per artifact, docs/models.md).
+"""The MME contract check: every tarball `./pants package models/::` writes is published with
+`./pants publish` to a loopback S3 server (SeaweedFS), loaded from there through Triton's
+SageMaker API under its S3 name (its TargetModel, `<model_name>_<version>.tar.gz`) and answers its
+model's test cases, all of them loaded side by side on one instance: with them, the
+screen-detection pipeline at a second artifact version whose postprocessing answers upper-case
+labels, and a second ensemble sharing the pipeline's postprocessing member (their members are
+renamed per artifact, docs/models.md, so `publish` accepts them in one prefix).
 
 A layout SageMaker would pick wrongly (several models without an ensemble, the wrong ensemble, a
 file at the tar root) fails here, not in the cloud. The local MME (the front service of
@@ -18,6 +19,7 @@ import io
 import json
 import os
 import re
+import subprocess
 import tarfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,15 +30,20 @@ import pytest
 from checkout import copy_checkout
 from conftest import PackagedCheckout, run_package
 from local_mme_process import LocalMme, find_docker, missing_requirement, standin_image
+from seaweedfs import S3Server
 
+from triton_mme.scripts.local_mme.tarball import declares_ensemble
 from triton_mme.scripts.triton_cases import TRITON_DTYPES, Case, compare_output, load_case_file
+
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 DOCKER = find_docker()
 IMAGE = standin_image(DOCKER) if DOCKER else None
 SKIP_REASON = missing_requirement(DOCKER, IMAGE)
 pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
-
-ENSEMBLE_PLATFORM = re.compile(r'^\s*platform\s*:\s*"ensemble"', re.MULTILINE)
+# The `seaweedfs` fixture: a loopback S3 server per module.
+pytest_plugins = ["seaweedfs"]
+BUCKET, PREFIX = "contract-models", "mme"
 
 SCREEN_DETECTION = Path("models/screen_detection")
 LABELS = ("no_screen", "phone_screen", "monitor_screen")
@@ -113,9 +120,7 @@ def served_model(tarball: Path) -> str:
         return roots.pop()
     with tarfile.open(tarball) as tar:
         ensembles = [
-            root
-            for root in sorted(roots)
-            if ENSEMBLE_PLATFORM.search(_read(tar, f"{root}/config.pbtxt"))
+            root for root in sorted(roots) if declares_ensemble(_read(tar, f"{root}/config.pbtxt"))
         ]
     assert len(ensembles) == 1, (
         f"{tarball.name}: {len(roots)} model directories and {len(ensembles)} ensembles "
@@ -269,18 +274,68 @@ def model_dirs(tarball: Path) -> set[str]:
         return {m.name.split("/")[0] for m in tar.getmembers()}
 
 
+def publish(packaged: PackagedCheckout, server: S3Server) -> str:
+    """`./pants publish models/::` in a packaged checkout, to `s3://BUCKET/PREFIX` on `server`."""
+    destination = {
+        "bucket": BUCKET,
+        "prefix": PREFIX,
+        "region": server.region,
+        "endpoint_url": server.endpoint_url,
+    }
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"},
+        "PANTS_TRITON_PUBLISH_DESTINATIONS": repr({"contract": destination}),
+        "PANTS_TRITON_PUBLISH_DESTINATION": "contract",
+        **server.credentials_env(),
+    }
+    result = subprocess.run(
+        ["./pants", "--no-pantsd", "--no-dynamic-ui", "publish", "models/::"],
+        cwd=packaged.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def published(
+    all_deployables: list[Deployable],
+    packaged: PackagedCheckout,
+    packaged_second_version: PackagedCheckout,
+    seaweedfs: S3Server,
+) -> str:
+    """Both checkouts published to one prefix, as CI publishes each change; the S3 source."""
+    seaweedfs.create_bucket(BUCKET)
+    for checkout in (packaged, packaged_second_version):
+        publish(checkout, seaweedfs)
+    listed = seaweedfs.client().list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/")
+    keys = sorted(entry["Key"] for entry in listed.get("Contents", []))
+    assert keys == sorted(f"{PREFIX}/{d.target_model}" for d in all_deployables)
+    return f"s3://{BUCKET}/{PREFIX}"
+
+
 @pytest.fixture(scope="module")
 def answers(
-    packaged_deployables: list[Deployable], tmp_path_factory: pytest.TempPathFactory
+    packaged_deployables: list[Deployable],
+    published: str,
+    seaweedfs: S3Server,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Answers]:
-    """One local MME over a flat directory of the tarballs named as in S3; every case sent to
-    it, then the first case of each tarball once more (a warm request)."""
-    bucket = tmp_path_factory.mktemp("s3-prefix")
-    for deployable in packaged_deployables:
-        os.link(deployable.tarball, bucket / deployable.target_model)
+    """One local MME over the published S3 prefix; every case sent to it, then the first case
+    of each tarball once more (a warm request)."""
     work_dir = tmp_path_factory.mktemp("local-mme")
     assert DOCKER is not None and IMAGE is not None
-    mme = LocalMme(DOCKER, IMAGE, work_dir, str(bucket))
+    mme = LocalMme(
+        DOCKER,
+        IMAGE,
+        work_dir,
+        published,
+        f"--s3-endpoint-url={seaweedfs.endpoint_url}",
+        env=seaweedfs.credentials_env(),
+    )
     try:
         failures = []
         for deployable in packaged_deployables:

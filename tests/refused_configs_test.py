@@ -16,7 +16,7 @@ from pathlib import Path
 from textwrap import dedent
 
 from checkout import copy_checkout
-from standin import docker, require_image, wait_until_ready
+from standin import require_image, serving
 
 MODEL_PY = dedent(
     """\
@@ -81,25 +81,8 @@ def load(port: str, name: str) -> tuple[int, str]:
 
 
 def triton_load_results(image: str, repository: Path) -> dict[str, tuple[int, str]]:
-    container = docker(
-        "run",
-        "--rm",
-        "-d",
-        "-p",
-        "127.0.0.1::8000",
-        "-v",
-        f"{repository}:/models:ro",
-        image,
-        "tritonserver",
-        "--model-repository=/models",
-        "--model-control-mode=explicit",
-    ).stdout.strip()
-    try:
-        port = docker("port", container, "8000").stdout.split(":")[-1].strip()
-        wait_until_ready(port, container)
+    with serving(image, repository, "--model-control-mode=explicit") as port:
         return {name: load(port, name) for name in sorted({**REFUSED, **ACCEPTED})}
-    finally:
-        docker("rm", "-f", container, check=False)
 
 
 def test_triton_and_lint_refuse_the_same_configs(checkout: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import PackagedCheckout
-from standin import docker, require_image, wait_until_ready
+from standin import require_image, serving
 
 SCREEN_LABELS = {"no_screen", "phone_screen", "monitor_screen"}
 
@@ -65,21 +65,5 @@ def test_stand_in_triton_serves_each_tarball(
         with tarfile.open(tarball) as tar:
             tar.extractall(repository)
         models = {p.name for p in repository.iterdir()}
-        container = docker(
-            "run",
-            "--rm",
-            "-d",
-            "-p",
-            "127.0.0.1::8000",
-            "-v",
-            f"{repository}:/models:ro",
-            image,
-            "tritonserver",
-            "--model-repository=/models",
-        ).stdout.strip()
-        try:
-            port = docker("port", container, "8000").stdout.split(":")[-1].strip()
-            wait_until_ready(port, container)
+        with serving(image, repository) as port:
             check_answers(port, models)
-        finally:
-            docker("rm", "-f", container, check=False)

@@ -1,13 +1,15 @@
-"""The Triton stand-in image for end-to-end tests: find it, and wait for a container of it."""
+"""The Triton stand-in image for end-to-end tests: find it, and serve a directory with it."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -46,7 +48,32 @@ def require_image(checkout: Path) -> str:
     return found
 
 
-def wait_until_ready(port: str, container: str) -> None:
+@contextlib.contextmanager
+def serving(image: str, repository: Path, *server_args: str) -> Iterator[str]:
+    """A container of `image` serving the model repository `repository` (read-only), once
+    Triton is ready; yields its HTTP port on 127.0.0.1. The container is removed on exit."""
+    container = docker(
+        "run",
+        "--rm",
+        "-d",
+        "-p",
+        "127.0.0.1::8000",
+        "-v",
+        f"{repository}:/models:ro",
+        image,
+        "tritonserver",
+        "--model-repository=/models",
+        *server_args,
+    ).stdout.strip()
+    try:
+        port = docker("port", container, "8000").stdout.split(":")[-1].strip()
+        _wait_until_ready(port, container)
+        yield port
+    finally:
+        docker("rm", "-f", container, check=False)
+
+
+def _wait_until_ready(port: str, container: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         try:

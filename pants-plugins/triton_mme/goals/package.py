@@ -31,7 +31,7 @@ from pants.engine.fs import (
 )
 from pants.engine.process import ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import Target
+from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 from triton_mme.subsystems import tool
@@ -50,6 +50,8 @@ from triton_mme.target_types import (
 from triton_mme.util_rules.artifact_names import (
     ArtifactModels,
     ArtifactModelsRequest,
+    ArtifactName,
+    ArtifactNameRequest,
     artifact_name,
 )
 from triton_mme.util_rules.validation import (
@@ -153,6 +155,20 @@ async def read_artifact_version(request: ArtifactVersionRequest) -> ArtifactVers
     if check.version is None:
         raise InvalidArtifactVersion(check.problem)
     return ArtifactVersion(check.version)
+
+
+@rule(desc="Name a Triton model's artifact", level=LogLevel.DEBUG)
+async def model_artifact_name(request: ArtifactNameRequest) -> ArtifactName:
+    """What `package` would name the model's tarball; no version when it would refuse to."""
+    wrapped = await Get(
+        WrappedTarget,
+        WrappedTargetRequest(request.address, description_of_origin="the artifact of a model"),
+    )
+    field_set = TritonPackageFieldSet.create(wrapped.target)
+    if TritonPackageFieldSet.opt_out(wrapped.target):
+        return ArtifactName(field_set.resolved_model_name, None)
+    check = await Get(ArtifactVersionCheck, ArtifactVersionRequest(field_set))
+    return ArtifactName(field_set.resolved_model_name, check.version)
 
 
 @rule(desc="Package a Triton model tarball", level=LogLevel.DEBUG)

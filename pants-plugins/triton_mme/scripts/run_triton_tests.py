@@ -22,6 +22,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from triton_mme.scripts.model_client import MODEL_NAMES_ENV, ModelClient, ModelNames
 from triton_mme.scripts.triton_cases import CaseFileError, compare_output, load_case_file
 from triton_mme.scripts.triton_container import (
     ContainerError,
@@ -101,7 +102,8 @@ class TargetSpec:
     address: str
     result_name: str
     model: str
-    models: tuple[str, ...]  # every model in the target's repository (the ensemble's steps too)
+    # Every model of the target's artifact (the ensemble's steps too): source -> served name.
+    names: ModelNames
     cases: tuple[str, ...]
     pytest: tuple[str, ...]
 
@@ -111,10 +113,15 @@ class TargetSpec:
             address=data["address"],
             result_name=data["result_name"],
             model=data["model"],
-            models=tuple(data["models"]),
+            names=ModelNames(dict(data["names"])),
             cases=tuple(data["cases"]),
             pytest=tuple(data["pytest"]),
         )
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The served names of the models loading the target's model loads."""
+        return tuple(sorted(self.names.served.values()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,11 +129,10 @@ class TargetSpec:
 
 
 def run_cases(server: Server, target: TargetSpec, result: TargetResult, deadline: Deadline) -> None:
-    import tritonclient.http as httpclient
     from tritonclient.utils import InferenceServerException
 
     network_timeout = deadline.remaining(f"the cases of {target.address}") or 600.0
-    client = httpclient.InferenceServerClient(url=server.http_url, network_timeout=network_timeout)
+    client = ModelClient(server.http_url, target.names, network_timeout)
     try:
         for path in target.cases:
             try:
@@ -135,17 +141,11 @@ def run_cases(server: Server, target: TargetSpec, result: TargetResult, deadline
                 result.cases.append(CaseResult(case=path, passed=False, error=str(e)))
                 continue
             for case in cases:
-                inputs = []
-                for name, (datatype, array) in case.inputs.items():
-                    tensor = httpclient.InferInput(name, list(array.shape), datatype)
-                    tensor.set_data_from_numpy(array, binary_data=True)
-                    inputs.append(tensor)
-                outputs = [
-                    httpclient.InferRequestedOutput(o.name, binary_data=True) for o in case.outputs
-                ]
                 deadline.remaining(case.label)
                 try:
-                    response = client.infer(target.model, inputs, outputs=outputs)
+                    response = client.infer(
+                        target.model, case.inputs, [o.name for o in case.outputs]
+                    )
                 except InferenceServerException as e:
                     message = f"Triton rejected the request: {e.message()}"
                     result.cases.append(CaseResult(case.label, passed=False, error=message))
@@ -177,6 +177,7 @@ def run_pytest(
         "TRITON_HTTP_URL": server.http_url,
         "TRITON_GRPC_URL": server.grpc_url,
         "TRITON_MODEL_NAME": target.model,
+        MODEL_NAMES_ENV: target.names.to_json(),
     }
     junit = os.path.join(results_dir, f"{target.result_name}.pytest.xml")
     timeout = deadline.remaining(f"the pytest files of {target.address}")
@@ -224,13 +225,18 @@ def load_errors(server: Server, targets: list[TargetSpec]) -> dict[str, str]:
         if target.model not in failed:
             continue
         lines = [failed[target.model].rstrip(";\n ")]
-        members = [name for name in target.models if name != target.model]
-        for name in members:
-            reason = index.get(name, {}).get("reason")
-            if reason and index[name].get("state") != "READY":
-                lines.append(f"model `{name}` is {index[name].get('state')}: {reason.strip()}")
+        members = {
+            source: served
+            for source, served in sorted(target.names.served.items())
+            if served != target.model
+        }
+        for source, served in members.items():
+            reason = index.get(served, {}).get("reason")
+            if reason and index[served].get("state") != "READY":
+                state = index[served].get("state")
+                lines.append(f"model {target.names.describe(source)} is {state}: {reason.strip()}")
         # The root model's own error is the response above; the log adds its members' errors.
-        log_lines = model_log_errors(log, members)
+        log_lines = model_log_errors(log, list(members.values()))
         if log_lines:
             lines.append("Triton's log says:\n" + "\n".join(f"  {line}" for line in log_lines))
         errors[target.model] = "\n".join(lines)
@@ -312,13 +318,30 @@ def curl_example(server: Server, model: str) -> str:
     )
 
 
-def serve_forever(server: Server, models: list[str]) -> None:
+def name_map(specs: list[TargetSpec]) -> str:
+    """The members served under their artifact's names, one line each (empty: none renamed)."""
+    lines = [
+        f"  `{source}` of `{spec.model}` is served as `{served}`"
+        for spec in specs
+        for source, served in spec.names.renamed().items()
+    ]
+    if not lines:
+        return ""
+    return (
+        "Models are served as their tarballs ship them: an ensemble's members are named "
+        "`<artifact>.<member>` (docs/models.md).\n" + "\n".join(sorted(set(lines))) + "\n"
+    )
+
+
+def serve_forever(server: Server, specs: list[TargetSpec]) -> None:
+    models = [spec.model for spec in specs]
     print(
         f"\nTriton is serving {', '.join(f'`{m}`' for m in models)}.\n"
         f"  HTTP: http://{server.http_url}    gRPC: {server.grpc_url}\n"
         f"  Container: {server.container_id[:12]} (removed when you press Ctrl-C)\n",
         flush=True,
     )
+    print(name_map(specs), flush=True)
     for model in models:
         print(f"  {curl_example(server, model)}\n", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
@@ -373,7 +396,7 @@ def main(manifest_path: str) -> int:
                     for result in results:
                         if result.load_error:
                             print(f"`{result.model}` failed to load:\n{result.load_error}")
-                    serve_forever(server, [s.model for s in specs if s.model not in errors])
+                    serve_forever(server, [s for s in specs if s.model not in errors])
             finally:
                 server_log = server.log()
     except ContainerError as e:

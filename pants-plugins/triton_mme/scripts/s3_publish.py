@@ -16,8 +16,9 @@ Runs inside the boto3 PEX that `pants publish` builds (stdlib + boto3 only). The
   TargetModel) share a name with those of a tarball already in the destination prefix is
   refused, naming both objects: one MME instance may load any two objects of its prefix, and
   Triton has one model namespace. Each published object lists its member names in its
-  `member-models` metadata; for objects without it (hand-made, or older), the first
-  `HEADER_BYTES` of the tarball are read with a ranged GET.
+  `member-models` metadata; objects without it (hand-made, or older) are read whole as a
+  stream, member names only, never written to disk: a member directory may come after
+  gigabytes of weights.
 
 Credentials come from the standard AWS chain (environment, profiles, web identity); this program
 never prints them.
@@ -27,8 +28,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import hashlib
-import io
 import json
 import math
 import os
@@ -37,11 +38,13 @@ import sys
 import tarfile
 import zlib
 from dataclasses import dataclass
-from typing import IO, Any, Iterable, TextIO
+from typing import IO, Any, Iterable, TextIO, cast
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from triton_mme.scripts.local_mme.tarball import declares_ensemble
 
 MIB = 1024 * 1024
 HASH_BLOCK = 4 * MIB
@@ -53,10 +56,7 @@ CONTENT_TYPE = "application/x-gzip"
 EXIT_REFUSED = 3
 EXIT_FAILED = 4
 
-# How much of a published tarball without `member-models` metadata is read to find its members.
-HEADER_BYTES = 4 * MIB
 MEMBERS_METADATA = "member-models"
-_ENSEMBLE_PLATFORM = re.compile(r'^\s*platform\s*:\s*"ensemble"', re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -230,12 +230,17 @@ def resolve_existing(tarball: Tarball, destination: Destination, existing_sha256
 
 
 def member_models(stream: IO[bytes]) -> tuple[str, ...]:
-    """The member model directories of a tarball: every top-level directory but the ensemble's
-    (or, for a single model, none); what could be read when the stream is cut short."""
+    """The member model directories of a tarball read as a stream: every top-level directory but
+    the ensemble's (or, for a single model, none); what could be read when it is no tarball."""
     directories: set[str] = set()
     ensembles: set[str] = set()
     try:
-        with tarfile.open(fileobj=stream, mode="r|gz") as tar:
+        # `package` writes a tarball as several gzip members, which gzip reads and tarfile's own
+        # `r|gz` does not (it missed later member models, and spun for minutes on the example
+        # pipeline's 110 MB tarball): gzip decompresses, tarfile reads the plain stream.
+        with gzip.GzipFile(fileobj=stream, mode="rb") as plain, tarfile.open(
+            fileobj=cast(IO[bytes], plain), mode="r|", bufsize=MIB
+        ) as tar:
             for member in tar:
                 top, _, rest = re.sub(r"^(\./)+", "", member.name).partition("/")
                 if not top or not (rest or member.isdir()):
@@ -244,17 +249,17 @@ def member_models(stream: IO[bytes]) -> tuple[str, ...]:
                 if rest == "config.pbtxt" and member.isfile():
                     config = tar.extractfile(member)
                     text = config.read().decode("utf-8", "replace") if config else ""
-                    if _ENSEMBLE_PLATFORM.search(text):
+                    if declares_ensemble(text):
                         ensembles.add(top)
     except (tarfile.TarError, zlib.error, EOFError, OSError):
-        pass  # cut short by the ranged GET, or not a tarball: what was read is the answer
+        pass  # not a (complete) tarball: what was read is the answer
     if len(directories) <= 1:
         return ()
     return tuple(sorted(directories - ensembles))
 
 
 def published_members(client: Any, bucket: str, key: str) -> tuple[str, ...]:
-    """The member models of the published object `key`, from its metadata or its first bytes."""
+    """The member models of the published object `key`, from its metadata or its content."""
     head = client.head_object(Bucket=bucket, Key=key)
     listed = head.get("Metadata", {}).get(MEMBERS_METADATA)
     if listed is not None:
@@ -262,8 +267,11 @@ def published_members(client: Any, bucket: str, key: str) -> tuple[str, ...]:
             return tuple(json.loads(listed))
         except ValueError:
             pass
-    response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{HEADER_BYTES - 1}")
-    return member_models(io.BytesIO(response["Body"].read()))
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        return member_models(body)
+    finally:
+        body.close()
 
 
 def check_member_collisions(

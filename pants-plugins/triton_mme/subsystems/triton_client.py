@@ -23,4 +23,5 @@ class TritonClientSubsystem(ScriptToolBase):
         "triton_container.py",
         "triton_cases.py",
         "triton_pytest_plugin.py",
+        "model_client.py",
     )

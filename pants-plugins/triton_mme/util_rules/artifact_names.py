@@ -4,7 +4,7 @@ An ensemble's members are renamed `<artifact>.<member>` (see `config_rewrite.py`
 and the ensembles' steps rewritten to match, and the result validated again; python models that
 build inference requests get the `triton_mme.model_names` parameter, and literal model names in
 their BLS calls are checked. A single model keeps its name: SageMaker maps it to the TargetModel.
-`package` tars this repository and `test` serves it.
+`package` tars this repository; `test` and `run` serve it (`ShippedModelsRequest`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from pants.engine.addresses import Address
+from pants.engine.addresses import Address, Addresses
 from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.fs import (
     AddPrefix,
@@ -32,7 +32,11 @@ from triton_mme.bls_calls import builds_inference_requests, check_bls_calls
 from triton_mme.config_rewrite import rewrite_config, shipped_member_name
 from triton_mme.config.ensemble import EnsembleMembers, check_ensemble_steps
 from triton_mme.config.parse import parse_model_config
-from triton_mme.util_rules.repository import ModelDirectory, ModelRepository
+from triton_mme.util_rules.repository import (
+    ModelDirectory,
+    ModelRepository,
+    ModelRepositoryRequest,
+)
 from triton_mme.util_rules.validation import InvalidTritonModel
 
 CONFIG_FILE = "config.pbtxt"
@@ -55,6 +59,7 @@ class ArtifactModels:
     """A model repository whose top-level directories are the names the artifact ships."""
 
     digest: Digest
+    served_model: str  # the ensemble, or the single model: it keeps its name
     # Source model name -> name in the artifact (the same for the served model).
     shipped_names: FrozenDict[str, str]
 
@@ -172,13 +177,61 @@ async def artifact_models(request: ArtifactModelsRequest) -> ArtifactModels:
         for d in directories
     ]
     return ArtifactModels(
-        digest=await Get(Digest, MergeDigests(digests)), shipped_names=FrozenDict(shipped)
+        digest=await Get(Digest, MergeDigests(digests)),
+        served_model=next(d.model_name for d in directories if d.address == request.root),
+        shipped_names=FrozenDict(shipped),
     )
 
 
 def artifact_name(model_name: str, version: str) -> str:
     """`<model_name>_<version>`: the tarball's name without `.tar.gz`."""
     return f"{model_name}_{version}"
+
+
+@dataclass(frozen=True)
+class ArtifactNameRequest(EngineAwareParameter):
+    """The artifact name of the model at `address` (`goals/package.py` reads its version)."""
+
+    address: Address
+
+    def debug_hint(self) -> str:
+        return self.address.spec
+
+
+@dataclass(frozen=True)
+class ArtifactName:
+    model_name: str
+    # None: the model has no artifact of its own (`ensemble_member_only`), or no version yet.
+    version: str | None
+
+    @property
+    def name(self) -> str:
+        """`<model_name>_<version>`, or the model's name when it has no version."""
+        if self.version is None:
+            return self.model_name
+        return artifact_name(self.model_name, self.version)
+
+
+@dataclass(frozen=True)
+class ShippedModelsRequest(EngineAwareParameter):
+    """The repository of the model at `address` as its artifact ships it, for `test` and `run`.
+
+    A model without an artifact version is served as if its artifact were named after it.
+    """
+
+    address: Address
+
+    def debug_hint(self) -> str:
+        return self.address.spec
+
+
+@rule(desc="Name the models a Triton server serves", level=LogLevel.DEBUG)
+async def shipped_models(request: ShippedModelsRequest) -> ArtifactModels:
+    name, repository = await MultiGet(
+        Get(ArtifactName, ArtifactNameRequest(request.address)),
+        Get(ModelRepository, ModelRepositoryRequest(Addresses([request.address]))),
+    )
+    return await Get(ArtifactModels, ArtifactModelsRequest(repository, request.address, name.name))
 
 
 def rules() -> Iterable:

@@ -3,6 +3,11 @@
 Three small rules feed one `Process`: `DockerClient` and `TritonImage` (`util_rules/docker.py`),
 and the `[triton-test]` tool (`scripts/run_triton_tests.py`, built by `subsystems/tool.py`).
 
+The server loads each model under test as its artifact ships it: an ensemble's members are named
+`<artifact>.<member>` (`util_rules/artifact_names.py`, the step `package` applies). The manifest
+maps each target's source model names to the served ones, so case files and pytest tests keep
+naming models as in the source (`scripts/model_client.py` applies the map).
+
 The process's inputs are the model repository (the bytes `package` ships), the test files, the
 image ID and the options, so Pants caches its result: re-running unchanged tests starts nothing.
 """
@@ -11,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.engine.engine_aware import EngineAwareParameter
@@ -22,7 +27,7 @@ from pants.engine.process import Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
-from triton_mme.util_rules.repository import ModelRepository, ModelRepositoryRequest
+from triton_mme.util_rules.artifact_names import ArtifactModels, ShippedModelsRequest
 from triton_mme.subsystems import tool
 from triton_mme.subsystems.tool import ForegroundToolRequest, ScriptTool, ScriptToolRequest
 from triton_mme.subsystems.triton import TritonSubsystem
@@ -68,7 +73,7 @@ def manifest_json(
     triton: TritonSubsystem,
     docker: DockerClient,
     image: TritonImage,
-    model_names: dict[Address, tuple[str, tuple[str, ...]]],
+    served: Mapping[Address, ArtifactModels],
 ) -> bytes:
     """What the runner script needs; deterministic, since it is part of the cache key."""
     lifetime = (
@@ -94,8 +99,10 @@ def manifest_json(
                 {
                     "address": target.address.spec,
                     "result_name": target.address.path_safe_spec,
-                    "model": model_names[target.model_address][0],
-                    "models": list(model_names[target.model_address][1]),
+                    "model": served[target.model_address].served_model,
+                    # Source name -> served name of every model the target's artifact holds:
+                    # cases and pytest tests name models as in the source.
+                    "names": dict(served[target.model_address].shipped_names),
                     "cases": list(target.case_files),
                     "pytest": list(target.pytest_files),
                 }
@@ -105,6 +112,33 @@ def manifest_json(
         indent=2,
         sort_keys=True,
     ).encode()
+
+
+@dataclass(frozen=True)
+class ServedRepositoryRequest(EngineAwareParameter):
+    """The models under test, each with the models its artifact ships, as `package` names them."""
+
+    models: Addresses
+
+    def debug_hint(self) -> str:
+        return ", ".join(address.spec for address in self.models)
+
+
+@dataclass(frozen=True)
+class ServedRepository:
+    digest: Digest
+    by_model: FrozenDict[Address, ArtifactModels]
+
+
+@rule(desc="Name the models of a Triton server", level=LogLevel.DEBUG)
+async def served_repository(request: ServedRepositoryRequest) -> ServedRepository:
+    artifacts = await MultiGet(
+        Get(ArtifactModels, ShippedModelsRequest(address)) for address in request.models
+    )
+    # Member names are unique to each artifact, so the repositories merge without overlap
+    # (two ensembles sharing a member each serve their own copy, as on an MME instance).
+    digest = await Get(Digest, MergeDigests(artifact.digest for artifact in artifacts))
+    return ServedRepository(digest, FrozenDict(zip(request.models, artifacts)))
 
 
 @dataclass(frozen=True)
@@ -122,27 +156,20 @@ async def triton_server_inputs(
     docker: DockerClient,
     image: TritonImage,
 ) -> TritonServerInputs:
-    model_addresses = sorted({t.model_address for t in request.targets})
-    repository, *own_repositories = await MultiGet(
-        Get(ModelRepository, ModelRepositoryRequest(Addresses(model_addresses))),
-        *(
-            Get(ModelRepository, ModelRepositoryRequest(Addresses([address])))
-            for address in model_addresses
-        ),
-    )
-    # Per model under test: its name, and every model its own repository holds (for errors).
-    model_names: dict[Address, tuple[str, tuple[str, ...]]] = {}
-    for address, own in zip(model_addresses, own_repositories):
-        root = next(d.model_name for d in own.directories if d.address == address)
-        model_names[address] = (root, own.model_names)
+    models = Addresses(sorted({t.model_address for t in request.targets}))
+    served = await Get(ServedRepository, ServedRepositoryRequest(models))
     manifest, served_repository = await MultiGet(
         Get(
             Digest,
             CreateDigest(
-                [FileContent(MANIFEST, manifest_json(request, triton, docker, image, model_names))]
+                [
+                    FileContent(
+                        MANIFEST, manifest_json(request, triton, docker, image, served.by_model)
+                    )
+                ]
             ),
         ),
-        Get(Digest, AddPrefix(repository.digest, REPOSITORY_DIR)),
+        Get(Digest, AddPrefix(served.digest, REPOSITORY_DIR)),
     )
     input_digest = await Get(
         Digest,

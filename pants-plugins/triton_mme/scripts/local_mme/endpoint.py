@@ -50,6 +50,18 @@ class Triton(Protocol):
         ...
 
 
+# SageMaker Runtime's InvokeEndpoint errors and their HTTP statuses, from its API model
+# (botocore's `sagemaker-runtime/2017-05-13/service-2.json`): ValidationError 400, ModelError 424
+# (the container answered 4xx/5xx; the reply keeps its status and message), ModelNotReadyException
+# 429 ("a multi-model endpoint is still downloading or loading the target model"),
+# ServiceUnavailable 503. Triton's own SageMaker front end (`src/sagemaker_server.cc`) answers
+# only 200, 400, 404, 409 (a name already loaded) and 507 (out of memory): ModelNotReadyException
+# comes from SageMaker's side, which this service plays.
+MODEL_ERROR_STATUS = 424
+MODEL_NOT_READY_STATUS = 429
+SERVICE_UNAVAILABLE_STATUS = 503
+
+
 @dataclass(frozen=True)
 class Reply:
     """What the front service answers; `error_type` becomes SageMaker's x-amzn-ErrorType."""
@@ -63,6 +75,19 @@ class Reply:
     def error(cls, status: int, error_type: str, message: str) -> Reply:
         body = json.dumps({"ErrorCode": error_type, "Message": message}).encode()
         return cls(status, body, "application/json", error_type)
+
+    @classmethod
+    def model_error(cls, original_status: int, message: str) -> Reply:
+        """SageMaker's answer when the container (Triton) answered an error of its own."""
+        side = "client" if original_status < 500 else "server"
+        received = f"Received {side} error ({original_status}) from model"
+        body = {
+            "ErrorCode": "ModelError",
+            "Message": f'{received} with message "{message}"',
+            "OriginalStatusCode": original_status,
+            "OriginalMessage": message,
+        }
+        return cls(MODEL_ERROR_STATUS, json.dumps(body).encode(), "application/json", "ModelError")
 
 
 @dataclass(frozen=True)
@@ -130,7 +155,7 @@ class MultiModelEndpoint:
             self._release(loaded)
         if not reply.ok:
             self.metrics.count("InvocationErrors", target_model)
-            return Reply.error(reply.status, "ModelError", reply.error_text())
+            return Reply.model_error(reply.status, reply.error_text())
         return Reply(reply.status, reply.body, reply.content_type or "application/json")
 
     def check(self, target_model: str) -> Reply | None:
@@ -152,13 +177,13 @@ class MultiModelEndpoint:
             check_target_model(target_model)
             return self._acquire(target_model, arrived, wait)
         except ModelNotReady as e:
-            error = Reply.error(429, "ModelNotReadyException", str(e))
+            error = Reply.error(MODEL_NOT_READY_STATUS, "ModelNotReadyException", str(e))
         except SourceError as e:
             error = Reply.error(e.status, "ValidationError", str(e))
         except TarballError as e:
             error = Reply.error(400, "ValidationError", str(e))
         except BudgetError as e:
-            error = Reply.error(507, "ServiceUnavailable", str(e))
+            error = Reply.error(SERVICE_UNAVAILABLE_STATUS, "ServiceUnavailable", str(e))
         except _LoadFailed as e:
             error = e.reply
         log(f"{target_model}: HTTP {error.status}: {json.loads(error.body)['Message']}")
@@ -273,10 +298,8 @@ class MultiModelEndpoint:
             if not reply.ok:
                 self.metrics.count("LoadFailures", target_model)
                 raise _LoadFailed(
-                    Reply.error(
-                        reply.status,
-                        "ModelError",
-                        f"Triton could not load {target_model}: {reply.error_text()}",
+                    Reply.model_error(
+                        reply.status, f"Triton could not load {target_model}: {reply.error_text()}"
                     )
                 )
             self.metrics.time("ModelLoadingTime", extraction_time + time.monotonic() - started)

@@ -136,8 +136,13 @@ def test_failures_leave_the_others_serving(tmp_path: Path, models: Path) -> None
     assert endpoint.invoke("a_1.tar.gz", b"{}", "application/json").status == 200
 
     broken = endpoint.invoke("broken_1.tar.gz", b"{}", "application/json")
-    assert (broken.status, broken.error_type) == (400, "ModelError")
-    assert "Triton could not load broken_1.tar.gz: load failed for model: boom" in _message(broken)
+    # SageMaker's ModelError: 424, with the container's own status and message kept.
+    assert (broken.status, broken.error_type) == (424, "ModelError")
+    assert json.loads(broken.body)["OriginalStatusCode"] == 400
+    assert _message(broken).startswith(
+        'Received client error (400) from model with message "Triton could not load '
+        "broken_1.tar.gz: load failed for model: boom"
+    )
 
     escape = endpoint.invoke("escape_1.tar.gz", b"{}", "application/json")
     assert (escape.status, escape.error_type) == (400, "ValidationError")

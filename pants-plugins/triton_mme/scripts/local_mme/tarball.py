@@ -19,8 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONFIG_FILE = "config.pbtxt"
+# The plugin reads configs with Triton's protobuf schema (`config/parse.py`, which also has a
+# loose `declares_ensemble`), but that module imports protobuf and Pants, which the tool PEXes
+# running this file (local MME, publish) do not have: tarballs are read here with one regex.
 _ENSEMBLE_PLATFORM = re.compile(r'^\s*platform\s*:\s*"ensemble"', re.MULTILINE)
 _STEP_MODEL_NAME = re.compile(r'\bmodel_name\s*:\s*"([^"]+)"')
+
+
+def declares_ensemble(config_text: str) -> bool:
+    """Whether a tarball's config.pbtxt says `platform: "ensemble"` (SageMaker serves that one)."""
+    return bool(_ENSEMBLE_PLATFORM.search(config_text))
 
 
 class TarballError(ValueError):
@@ -161,7 +169,7 @@ def check_layout(
             f"({missing[0]}/{CONFIG_FILE}). Every directory at the tar root must be a Triton "
             "model directory."
         )
-    ensembles = [d for d in dirs if _ENSEMBLE_PLATFORM.search(configs[d])]
+    ensembles = [d for d in dirs if declares_ensemble(configs[d])]
     if len(dirs) == 1:
         return ModelLayout(model_dirs=dirs, ensemble=ensembles[0] if ensembles else None)
     if not ensembles:
