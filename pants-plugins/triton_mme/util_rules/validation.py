@@ -231,8 +231,8 @@ async def validated_model_repository(
     if errors:
         roots = ", ".join(str(a) for a in request.roots)
         raise InvalidTritonModel(
-            f"Invalid Triton model config(s) for {roots}; Triton or the endpoint would refuse them:\n\n"
-            + "\n".join(f"- {error}" for error in errors)
+            f"Invalid Triton model config(s) for {roots}; Triton or the endpoint would refuse "
+            "them:\n\n" + "\n".join(f"- {error}" for error in errors)
         )
     return ValidatedModelRepository(
         await Get(ModelRepository, ModelRepositoryRequest(request.roots))
