@@ -244,7 +244,7 @@ class ServedModelSizes:
     by_directory: FrozenDict[Address, int]  # every model directory the server loads, in bytes
 
 
-@rule(desc="Measure the models a Triton test serves", level=LogLevel.DEBUG)
+@rule(desc="Measure the models a Triton server loads", level=LogLevel.DEBUG)
 async def served_model_sizes(request: ServedModelSizesRequest) -> ServedModelSizes:
     repository = await Get(ModelRepository, ModelRepositoryRequest(Addresses([request.model])))
     entries = await MultiGet(
@@ -285,7 +285,7 @@ async def partition_triton_tests(
         shared,
         {fs.address: size.by_directory for fs, size in zip(shared, sizes)},
         subsystem.batch_size,
-        subsystem.batch_max_megabytes * 1024 * 1024,
+        subsystem.batch_max_bytes,
     )
     return Partitions([*shared_partitions, *own_server])
 
@@ -467,7 +467,7 @@ async def partition_model_loads(
             deployable,
             {fs.address: size.by_directory for fs, size in zip(deployable, sizes)},
             subsystem.batch_size,
-            subsystem.batch_max_megabytes * 1024 * 1024,
+            subsystem.batch_max_bytes,
         )
     )
 
