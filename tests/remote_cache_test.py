@@ -177,7 +177,9 @@ def test_second_checkout_is_served_by_the_remote_cache(
 ) -> None:
     first = tmp_path_factory.mktemp("runner-a")
     copy_checkout(checkout, first, pants_bootstrap=True)
-    # The local cache is not read, so every process runs here and is written to the remote.
+    # The local cache is not read, so every process runs here and is written to the remote. (The
+    # machine's warm local cache cannot seed the remote instead: Pants' local cache runner wraps
+    # the remote-cache runner, so a local hit is returned before anything is written remotely.)
     written = run_pants(first, remote_cache, "--remote-cache-write", "--no-local-cache")
     assert written.counter("remote_cache_write_successes") > 0
 

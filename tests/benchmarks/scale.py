@@ -17,11 +17,14 @@ renamed so that names stay unique. Then, with pantsd running as on a developer's
 - test cold, no-op, one change (again one model), and that one model's tests alone after another
   change of it: the target of stable batches is "one change" <= 2x "alone".
 The models' names carry a random tag of the benchmark run, so "cold" runs every model-specific
-process.
+process. Warm runs are repeated (`REPEATS` rounds; `list` and the no-op `package` interleaved, as
+are "alone" and "one change", each after a new change) and the median is kept, so that ratios
+compare runs made under the same load on a shared machine; each row notes the load average.
 Containers are counted with `docker events` on a label passed through `[triton].docker_run_args`
 (the same label for every run, so it does not change cache keys); peak memory is the highest sum
-of the labelled containers' memory in `docker stats`, sampled every second. Results go to stdout
-as a Markdown table (docs/benchmarks/scale.md).
+of the labelled containers' memory in `docker stats`, sampled every second; for `package`, the
+bytes of dist/ (which Pants' `package` goal rewrites on every run). Results go to stdout as a
+Markdown table (docs/benchmarks/scale.md).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ FAMILY = Path("models/screen_detection")  # 4 models: pre, inferencer (ONNX, DVC
 SINGLE = Path("models/text_normalizer")  # 1 python model
 FAMILY_SHARE = 0.4  # of the N models, about this many are in ensemble families
 SCALE_DIR = "models/scale"
+REPEATS = 3  # warm runs are repeated, interleaved; the tables show the median
 _UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "kB": 1e3, "MB": 1e6, "GB": 1e9}
 
 
@@ -142,8 +146,10 @@ def parse_size(text: str) -> float:
 class Row:
     name: str
     seconds: float
+    load: float  # the 1-minute load average when the run ended
     containers: int | None = None
     peak_gib: float | None = None
+    dist_mib: float | None = None  # what `package` wrote into dist/
 
 
 class Bench:
@@ -162,20 +168,39 @@ class Bench:
             sys.exit(f"./pants {' '.join(args)} failed:\n{result.stderr.decode()[-5000:]}")
         return time.monotonic() - start
 
-    def measure(self, name: str, *args: str) -> Row:
+    def run_once(self, run: Run) -> Row:
+        if run.change:
+            touch(self.root, run.change, f"{run.name}, {uuid.uuid4().hex[:8]}")
         docker_args = f"--triton-docker-run-args=+['--label={self.label}']"
         with DockerSampler(self.label) as sampler:
-            seconds = self.pants(docker_args, *args)
-        tested = "test" in args
-        row = Row(
-            name,
+            seconds = self.pants(docker_args, *run.args)
+        tested = "test" in run.args
+        print(f"{run.name}: {seconds:.1f} s", file=sys.stderr, flush=True)
+        return Row(
+            run.name,
             seconds,
+            os.getloadavg()[0],
             sampler.containers() if tested else None,
             sampler.peak_bytes / 2**30 if tested else None,
+            dist_bytes(self.root) / 2**20 if "package" in run.args else None,
         )
-        self.rows.append(row)
-        print(f"{name}: {seconds:.1f} s", file=sys.stderr, flush=True)
-        return row
+
+    def measure(self, *runs: Run, repeats: int = REPEATS) -> None:
+        """Runs `runs` in turn, `repeats` rounds; keeps the median-time row of each."""
+        rounds = [[self.run_once(run) for run in runs] for _ in range(repeats)]
+        for same_run in zip(*rounds):
+            self.rows.append(sorted(same_run, key=lambda row: row.seconds)[len(same_run) // 2])
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    args: tuple[str, ...]
+    change: str | None = None  # a model directory to change (its model.py) before each run
+
+
+def dist_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in (root / "dist").rglob("*") if p.is_file())
 
 
 def touch(root: Path, directory: str, note: str) -> None:
@@ -197,17 +222,16 @@ def run(root: Path, models: int) -> Bench:
     bench = Bench(root, f"triton_mme.scale={uuid.uuid4().hex}")
     scale = f"{SCALE_DIR}::"
     bench.pants("list", "::")  # starts pantsd; interpreter and tool set-up outside the figures
-    bench.measure("list ::", "list", "::")
-    bench.measure("package, cold", "package", scale)
-    bench.measure("package, no-op", "package", scale)
-    touch(root, changed, "change 1")
-    bench.measure("package, one change", "package", scale)
-    bench.measure("test, cold", "test", scale)
-    bench.measure("test, no-op", "test", scale)
-    touch(root, changed, "change 2")
-    bench.measure("test, one model alone (after a change)", "test", f"{changed}:")
-    touch(root, changed, "change 3")
-    bench.measure("test, one change", "test", scale)
+    package, test = ("package", scale), ("test", scale)
+    bench.measure(Run("package, cold", package), repeats=1)
+    bench.measure(Run("list ::", ("list", "::")), Run("package, no-op", package))
+    bench.measure(Run("package, one change", package, changed))
+    bench.measure(Run("test, cold", test), repeats=1)
+    bench.measure(Run("test, no-op", test))
+    bench.measure(
+        Run("test, one model alone (after a change)", ("test", f"{changed}:"), changed),
+        Run("test, one change", test, changed),
+    )
     return bench
 
 
@@ -224,12 +248,18 @@ def main() -> None:
         finally:
             stop_pantsd(root)
     print(f"\nN = {args.models} models under {SCALE_DIR}/\n")
-    print("| run | wall time (s) | containers started | peak memory of Triton (GiB) |")
-    print("|-----|-----|-----|-----|")
+    print(
+        "| run | wall time (s) | load average | containers started "
+        "| peak memory of Triton (GiB) | written to dist/ (MiB) |"
+    )
+    print("|-----|-----|-----|-----|-----|-----|")
     for row in bench.rows:
         containers = "" if row.containers is None else str(row.containers)
         peak = "" if row.peak_gib is None else f"{row.peak_gib:.2f}"
-        print(f"| {row.name} | {row.seconds:.1f} | {containers} | {peak} |")
+        dist = "" if row.dist_mib is None else f"{row.dist_mib:.0f}"
+        print(
+            f"| {row.name} | {row.seconds:.1f} | {row.load:.1f} | {containers} | {peak} | {dist} |"
+        )
     times = {row.name: row.seconds for row in bench.rows}
     print(
         f"\nno-op package / list: {times['package, no-op'] / times['list ::']:.2f}x; "

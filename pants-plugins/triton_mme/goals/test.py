@@ -5,9 +5,9 @@ targets and `batch_max_megabytes` of models at most, boundaries chosen by addres
 runs against one Triton container. Pants caches and reports one result per partition, so a
 change to one model retests only its partition.
 
-Every deployable model that no `triton_test` tests is a test target too: its batch loads it in
-Triton, so a model Triton refuses (files it rejects, an `initialize` that raises) fails
-`./pants test` even without test cases.
+Every deployable model that no `triton_test` tests is a test target too, batched the same way:
+its batch loads it in Triton, so a model Triton refuses (files it rejects, an `initialize` that
+raises) fails `./pants test` even without test cases.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, TypeVar
 
 from pants.base.specs import DirLiteralSpec, RawSpecs
 from pants.core.goals.test import (
@@ -196,28 +196,29 @@ def _may_start_batch(address: Address, batch_size: int) -> bool:
     return int.from_bytes(digest[:4], "big") % max(1, batch_size // 4) == 0
 
 
+_FS = TypeVar("_FS", bound=FieldSet)
+
+
 def partition_field_sets(
-    field_sets: Iterable[TritonTestFieldSet],
+    field_sets: Iterable[_FS],
     served_sizes: Mapping[Address, Mapping[Address, int]],
     batch_size: int,
     batch_max_bytes: int,
-) -> list[Partition[TritonTestFieldSet, ServerPartitionMetadata]]:
-    """Stable small partitions: a change to one model reruns only the tests of its partition.
+) -> list[Partition[_FS, ServerPartitionMetadata]]:
+    """Stable small partitions of targets that share a server: a change to one model reruns only
+    the targets of its partition.
 
-    `served_sizes` maps each test target to the model directories its server loads, with their
-    sizes in bytes. Targets stay in address order (an ensemble beside its members). A partition
-    of at least `batch_size / 2` targets ends before a target that `_may_start_batch` (content-
-    defined boundaries, as in rsync), and every partition ends before it would exceed
-    `batch_size` targets or `batch_max_bytes` of distinct model directories.
+    `served_sizes` maps each target to the model directories its server loads, with their sizes
+    in bytes. Targets stay in address order (an ensemble beside its members). A partition of at
+    least `batch_size / 2` targets ends before a target that `_may_start_batch` (content-defined
+    boundaries, as in rsync), and every partition ends before it would exceed `batch_size`
+    targets or `batch_max_bytes` of distinct model directories.
     """
     min_size = max(1, batch_size // 2)
-    partitions: list[Partition[TritonTestFieldSet, ServerPartitionMetadata]] = []
-    current: list[TritonTestFieldSet] = []
+    partitions: list[Partition[_FS, ServerPartitionMetadata]] = []
+    current: list[_FS] = []
     current_models: dict[Address, int] = {}
     for field_set in sorted(field_sets, key=lambda fs: fs.address):
-        if not field_set.share_server.value:
-            partitions.append(Partition((field_set,), ServerPartitionMetadata(shared=False)))
-            continue
         models = {**current_models, **served_sizes.get(field_set.address, {})}
         if current and (
             (len(current) >= min_size and _may_start_batch(field_set.address, batch_size))
@@ -230,13 +231,12 @@ def partition_field_sets(
         current_models = models
     if current:
         partitions.append(Partition(tuple(current), ServerPartitionMetadata(shared=True)))
-    return sorted(partitions, key=lambda p: (not p.metadata.shared, p.elements[0].address))
+    return partitions
 
 
 @dataclass(frozen=True)
 class ServedModelSizesRequest:
-    address: Address
-    model: str | None
+    model: Address  # the model (or ensemble) under test
 
 
 @dataclass(frozen=True)
@@ -244,10 +244,9 @@ class ServedModelSizes:
     by_directory: FrozenDict[Address, int]  # every model directory the server loads, in bytes
 
 
-@rule(desc="Measure the models a Triton test serves", level=LogLevel.DEBUG)
+@rule(desc="Measure the models a Triton server loads", level=LogLevel.DEBUG)
 async def served_model_sizes(request: ServedModelSizesRequest) -> ServedModelSizes:
-    tested = await Get(TestedModel, TestedModelRequest(request.address, request.model))
-    repository = await Get(ModelRepository, ModelRepositoryRequest(Addresses([tested.address])))
+    repository = await Get(ModelRepository, ModelRepositoryRequest(Addresses([request.model])))
     entries = await MultiGet(
         Get(DigestEntries, Digest, directory.digest) for directory in repository.directories
     )
@@ -271,17 +270,24 @@ async def partition_triton_tests(
     subsystem: TritonTestSubsystem,
 ) -> Partitions[TritonTestFieldSet, ServerPartitionMetadata]:
     shared = [fs for fs in request.field_sets if fs.share_server.value]
+    own_server = [
+        Partition((fs,), ServerPartitionMetadata(shared=False))
+        for fs in sorted(request.field_sets, key=lambda fs: fs.address)
+        if not fs.share_server.value
+    ]
+    tested = await MultiGet(
+        Get(TestedModel, TestedModelRequest(fs.address, fs.model.value)) for fs in shared
+    )
     sizes = await MultiGet(
-        Get(ServedModelSizes, ServedModelSizesRequest(fs.address, fs.model.value)) for fs in shared
+        Get(ServedModelSizes, ServedModelSizesRequest(model.address)) for model in tested
     )
-    return Partitions(
-        partition_field_sets(
-            request.field_sets,
-            {fs.address: size.by_directory for fs, size in zip(shared, sizes)},
-            subsystem.batch_size,
-            subsystem.batch_max_megabytes * 1024 * 1024,
-        )
+    shared_partitions = partition_field_sets(
+        shared,
+        {fs.address: size.by_directory for fs, size in zip(shared, sizes)},
+        subsystem.batch_size,
+        subsystem.batch_max_bytes,
     )
+    return Partitions([*shared_partitions, *own_server])
 
 
 def split_test_files(paths: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -430,6 +436,7 @@ class TritonModelLoadRequest(TestRequest):
 async def partition_model_loads(
     request: TritonModelLoadRequest.PartitionRequest[TritonModelLoadFieldSet],
     all_targets: AllTargets,
+    subsystem: TritonTestSubsystem,
     _run_id: RunId,  # Re-runs on every run, so the line below shows each time (pantsd memoizes).
 ) -> Partitions[TritonModelLoadFieldSet, ServerPartitionMetadata]:
     # A model that a `triton_test` tests is loaded by that test's batch already.
@@ -451,9 +458,18 @@ async def partition_model_loads(
         logger.warning(message)
     # A member-only model is loaded by the tests of the ensembles that use it.
     deployable = tuple(fs for fs in untested if not fs.ensemble_member_only.value)
-    if not deployable:
-        return Partitions()
-    return Partitions([Partition(deployable, ServerPartitionMetadata(shared=True))])
+    sizes = await MultiGet(
+        Get(ServedModelSizes, ServedModelSizesRequest(fs.address)) for fs in deployable
+    )
+    # Small, stable batches, as for `triton_test` targets: a change reloads only its batch.
+    return Partitions(
+        partition_field_sets(
+            deployable,
+            {fs.address: size.by_directory for fs, size in zip(deployable, sizes)},
+            subsystem.batch_size,
+            subsystem.batch_max_bytes,
+        )
+    )
 
 
 @rule(desc="Load models in Triton", level=LogLevel.DEBUG)

@@ -161,6 +161,22 @@ def test_deployable_models_without_tests_are_loaded(rule_runner: RuleRunner) -> 
     ]
 
 
+def test_untested_models_are_loaded_in_small_stable_batches(rule_runner: RuleRunner) -> None:
+    names = [f"m{k:02d}" for k in range(20)]
+    for name in names:
+        write_model(rule_runner, name, "triton_model()")
+    field_sets = tuple(
+        TritonModelLoadFieldSet.create(rule_runner.get_target(Address(f"models/{name}")))
+        for name in names
+    )
+    partitions = rule_runner.request(
+        Partitions, [TritonModelLoadRequest.PartitionRequest(field_sets)]
+    )
+    batches = [[fs.address.spec_path[7:] for fs in p.elements] for p in partitions]
+    assert sum(batches, []) == names
+    assert len(batches) > 1 and all(len(batch) <= 8 for batch in batches)
+
+
 def test_split_test_files() -> None:
     cases, pytest_files = split_test_files(
         [

@@ -37,3 +37,7 @@ class TritonTestSubsystem(Subsystem):
             """
         ),
     )
+
+    @property
+    def batch_max_bytes(self) -> int:
+        return self.batch_max_megabytes * 1024 * 1024

@@ -83,6 +83,9 @@ async def build_offline_channel(_: OfflineChannelRequest, conda: CondaSubsystem)
     )
     # The CPython install lives outside the repo: its fingerprint (file names, sizes and the
     # interpreter's bytes) joins the channel build's cache key, so a changed install rebuilds.
+    # Like Pants' own search for binaries (`executable_search_path_cache_scope`), it is taken
+    # once per pantsd lifetime, not on every run: after changing the install, restart pantsd
+    # (or run with --no-pantsd) so that the next run notices.
     fingerprint = await Get(
         ProcessResult,
         VenvPexProcess(
@@ -92,7 +95,7 @@ async def build_offline_channel(_: OfflineChannelRequest, conda: CondaSubsystem)
             ),
             description=f"Fingerprint the CPython install at {python_prefix}",
             level=LogLevel.DEBUG,
-            cache_scope=ProcessCacheScope.PER_SESSION,
+            cache_scope=ProcessCacheScope.PER_RESTART_SUCCESSFUL,
         ),
     )
     wheels_digest = await Get(
