@@ -39,7 +39,7 @@ class RecordError(Exception):
 class RecordedFile:
     path: str
     text: str  # the case file with its recorded outputs
-    recorded: list[str] = field(default_factory=list)  # case labels
+    recorded: list[str] = field(default_factory=list)  # case names
     kept: list[str] = field(default_factory=list)  # cases with outputs, left as they were
     errors: list[str] = field(default_factory=list)  # "<case label>: <why>"
 
@@ -59,7 +59,7 @@ def record_case_file(
     result = RecordedFile(path=path, text="")
     for case, entry in zip(cases, entries):
         if entry.get("outputs") and not overwrite:
-            result.kept.append(case.label)
+            result.kept.append(case.name)
             continue
         try:
             outputs = send(case)
@@ -67,7 +67,7 @@ def record_case_file(
             result.errors.append(f"{case.label}: {e}")
             continue
         entry["outputs"] = recorded_outputs(entry.get("outputs") or [], outputs)
-        result.recorded.append(case.label)
+        result.recorded.append(case.name)
     result.text = case_file_json(document) + "\n"
     return result
 
@@ -92,12 +92,13 @@ def recorded_outputs(listed: list[Any], outputs: Outputs) -> list[dict[str, Any]
 
 
 def record_lines(recorded: RecordedFile) -> list[str]:
-    """What recording did to one case file, one line per case."""
-    lines = [f"recorded {label}" for label in recorded.recorded]
-    lines += [
-        f"kept {label}: it has expected outputs (re-record them with "
-        "`./pants record-outputs --overwrite`)"
-        for label in recorded.kept
-    ]
-    lines += [f"FAILED {error}" for error in recorded.errors]
-    return lines
+    """What recording did to one case file: the cases recorded, kept, and those that failed."""
+    lines = []
+    if recorded.recorded:
+        lines.append(f"recorded {recorded.path}: {', '.join(recorded.recorded)}")
+    if recorded.kept:
+        lines.append(
+            f"kept {recorded.path}: {', '.join(recorded.kept)} (they have expected outputs; "
+            "`./pants record-outputs --overwrite` records them again)"
+        )
+    return lines + [f"FAILED {error}" for error in recorded.errors]

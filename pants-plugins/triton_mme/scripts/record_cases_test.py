@@ -44,7 +44,7 @@ def write(tmp_path: Path, document: Any) -> str:
 def test_records_outputs_that_the_comparison_then_accepts(tmp_path: Path) -> None:
     path = write(tmp_path, {"description": "adds a tenth", "inputs": [X]})
     recorded = record_case_file(path, add_tenth, overwrite=False)
-    assert recorded.recorded == [f"{path} [case]"]
+    assert recorded.recorded == ["case"]
     # The layout of the example case files: one short tensor per line; floats in the fewest
     # digits that give back the same float32.
     assert recorded.text == (
@@ -64,7 +64,7 @@ def test_records_outputs_that_the_comparison_then_accepts(tmp_path: Path) -> Non
     assert np.array_equal(case.outputs[0].data, y)  # exactly, not only within tolerance
     # Recording again changes nothing: the file keeps its outputs.
     again = record_case_file(path, add_tenth, overwrite=False)
-    assert again.text == recorded.text and again.kept == [f"{path} [case]"]
+    assert again.text == recorded.text and again.kept == ["case"]
 
 
 def test_existing_outputs_are_kept_unless_overwritten(tmp_path: Path) -> None:
@@ -88,15 +88,15 @@ def test_existing_outputs_are_kept_unless_overwritten(tmp_path: Path) -> None:
     }
     path = write(tmp_path, document)
     kept = record_case_file(path, add_tenth, overwrite=False)
-    assert kept.kept == [f"{path} [done]"] and kept.recorded == [f"{path} [new]"]
+    assert kept.kept == ["done"] and kept.recorded == ["new"]
     result = json.loads(kept.text)
     assert result["tolerance"] == {"rtol": 0.001}
     assert result["cases"][0]["outputs"][0] == old_y
     assert result["cases"][1]["outputs"][1]["data"] == ["small"]
     assert record_lines(kept) == [
-        f"recorded {path} [new]",
-        f"kept {path} [done]: it has expected outputs (re-record them with "
-        "`./pants record-outputs --overwrite`)",
+        f"recorded {path}: new",
+        f"kept {path}: done (they have expected outputs; `./pants record-outputs --overwrite` "
+        "records them again)",
     ]
 
     overwritten = json.loads(record_case_file(path, add_tenth, overwrite=True).text)

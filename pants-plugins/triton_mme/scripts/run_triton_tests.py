@@ -212,7 +212,7 @@ def record_cases(
                 result.cases.append(CaseResult(case=path, passed=False, error=str(e)))
                 continue
             print("\n".join(record_lines(recorded)), flush=True)
-            result.cases.extend(CaseResult(label, True) for label in recorded.recorded)
+            result.cases.extend(CaseResult(f"{path} [{n}]", True) for n in recorded.recorded)
             result.cases.extend(CaseResult(e, False, error=e) for e in recorded.errors)
             written = os.path.join(output_dir, path)
             os.makedirs(os.path.dirname(written), exist_ok=True)
