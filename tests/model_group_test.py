@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from checkout import copy_checkout, find_checkout
-from onnx import TensorProto, helper, numpy_helper
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="needs Docker")
 
@@ -166,7 +165,30 @@ PIPELINE_CONFIG = textwrap.dedent(
     }
     """
 )
+# The group's weights script, in tools/ (never in a version folder, which ships): the network
+# y = x * weights, one initializer standing in for trained weights.
 WEIGHTS = np.array([0.5, 2.0, -1.0, 0.1], dtype=np.float32)
+WEIGHTS_SCRIPT = textwrap.dedent(
+    """\
+    \"\"\"Writes models/my_group/my_group_net/1/model.onnx: y = x * weights.\"\"\"
+
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    WEIGHTS = np.array([0.5, 2.0, -1.0, 0.1], dtype=np.float32)
+
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "weights"], ["y"])],
+        "my_group_net",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+        initializer=[numpy_helper.from_array(WEIGHTS, "weights")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    save(model, "models/my_group/my_group_net/1/model.onnx")
+    """
+)
 # The case files as a data scientist writes them: inputs only (outputs are recorded).
 CASES = """\
 {
@@ -191,20 +213,6 @@ BUILD_FILES = {
     "my_group_net": MEMBER_NOTE + "triton_model(\n    ensemble_member_only=True,\n)\n",
     "my_group_pipeline": 'triton_ensemble()\n\ntriton_test(\n    name="tests",\n)\n',
 }
-
-
-def onnx_bytes() -> bytes:
-    """y = x * weights: a graph with one initializer, like a real network's weights."""
-    graph = helper.make_graph(
-        [helper.make_node("Mul", ["x", "weights"], ["y"])],
-        "my_group_net",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
-        initializer=[numpy_helper.from_array(WEIGHTS, "weights")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    return model.SerializeToString()
 
 
 def run(repo: Path, *argv: str) -> str:
@@ -245,8 +253,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for path, text in files.items():
         (root / GROUP / path).parent.mkdir(parents=True, exist_ok=True)
         (root / GROUP / path).write_text(text)
+    (root / "tools/make_my_group_weights.py").write_text(WEIGHTS_SCRIPT)
     (root / GROUP / "my_group_net/1").mkdir()
-    (root / GROUP / "my_group_net/1/model.onnx").write_bytes(onnx_bytes())
+    pants(root, "run", "tools/make_my_group_weights.py")
     return root
 
 
@@ -266,7 +275,7 @@ def track_weights(repo: Path) -> None:
     weights = f"{GROUP}/my_group_net/1/model.onnx"
     pants(repo, "run", "3rdparty/python:dvc-cli", "--", "add", weights)
     pants(repo, "run", "3rdparty/python:dvc-cli", "--", "push")
-    run(repo, "git", "add", GROUP, ".dvc-storage")
+    run(repo, "git", "add", GROUP, "tools", ".dvc-storage")
     run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "my_group")
     assert run(repo, "git", "status", "--porcelain") == ""
     (repo / weights).unlink()
