@@ -192,18 +192,21 @@ def record_cases(
     from tritonclient.utils import InferenceServerException
 
     client = httpclient.InferenceServerClient(url=server.http_url, network_timeout=600.0)
+    order: list[str] = []  # the config's outputs: an ensemble answers them in any order
 
     def send(case: Case) -> Outputs:
         try:
             response = client.infer(target.model, case_inputs(case))
         except InferenceServerException as e:
             raise RecordError(f"Triton rejected the request: {e.message()}") from e
+        returned = {output["name"]: output for output in response.get_response()["outputs"]}
         return {
-            output["name"]: (output["datatype"], response.as_numpy(output["name"]))
-            for output in response.get_response()["outputs"]
+            name: (returned[name]["datatype"], response.as_numpy(name))
+            for name in sorted(returned, key=lambda n: order.index(n) if n in order else len(order))
         }
 
     try:
+        order.extend(o["name"] for o in client.get_model_metadata(target.model)["outputs"])
         for path in target.cases:
             try:
                 recorded = record_case_file(path, send, overwrite)
