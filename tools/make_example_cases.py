@@ -21,7 +21,6 @@ Inputs are small and seeded: the same files every run. Commit what it writes.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import unicodedata
@@ -32,6 +31,7 @@ import numpy as np
 import onnxruntime
 from make_screen_detection_weights import build_model
 from onnx import numpy_helper
+from triton_mme.scripts.triton_cases import case_file_json
 
 SCREEN_DETECTION = "models/screen_detection"
 TEXT_NORMALIZER = "models/text_normalizer"
@@ -205,32 +205,11 @@ def file_tensor(name: str, datatype: str, npz: str, key: str, shape: tuple[int, 
     return {"name": name, "datatype": datatype, "shape": list(shape), "file": npz, "key": key}
 
 
-def to_json(value: Any, indent: str = "") -> str:
-    """JSON with a row of a tensor per line at most: case files that read and diff well."""
-    flat = json.dumps(value)
-    if _depth(value) <= 3 or len(indent) + len(flat) <= 90:
-        return flat
-    inner = indent + "  "
-    if isinstance(value, dict):
-        items = [f"{inner}{json.dumps(k)}: {to_json(v, inner)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
-    return "[\n" + ",\n".join(inner + to_json(v, inner) for v in value) + "\n" + indent + "]"
-
-
-def _depth(value: Any) -> int:
-    """1 for a scalar, 2 for a list of scalars, 3 for a row of pixels... (dicts: 99)."""
-    if isinstance(value, dict):
-        return 99
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=1)
-    return 1
-
-
 def write_cases(model_dir: str, file_name: str, cases: list[dict[str, Any]], **top: Any) -> None:
     path = os.path.join(model_dir, "tests", file_name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        f.write(to_json({**top, "cases": cases}) + "\n")
+        f.write(case_file_json({**top, "cases": cases}) + "\n")
     print(f"wrote {path} ({len(cases)} cases)")
 
 

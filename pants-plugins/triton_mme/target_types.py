@@ -371,6 +371,8 @@ class RequirementsSourceField(SingleSourceField):
     default = "requirements.txt"
     required = False
     default_glob_match_error_behavior = GlobMatchErrorBehavior.ignore
+    # A conda-only env has none. (Pants checks ranges; SingleSourceField only types it `int`.)
+    expected_num_files = range(0, 2)  # type: ignore[assignment]
     expected_file_extensions = (".txt",)
     help = help_text(
         """
@@ -397,6 +399,8 @@ class LockfileSourceField(SingleSourceField):
     default = "python_env.lock"
     required = False
     default_glob_match_error_behavior = GlobMatchErrorBehavior.ignore
+    # None until the first `generate-lockfiles`; `tailor` and the lock goal must work before it.
+    expected_num_files = range(0, 2)  # type: ignore[assignment]
     help = help_text(
         f"""
         The env's lock file: every conda package and pip wheel with its exact URL and sha256.

@@ -6,8 +6,9 @@ starts one Triton container for the whole batch (see triton_server.py), loads ev
 test, runs each target's cases and pytest files, writes one JSON result per target plus the
 server log into the results directory, and prints a report a data scientist can act on.
 
-Modes: `test` (the default), `debug` (`test --debug`: run, then keep serving) and `serve`
-(`run`: load the models and keep serving until Ctrl-C).
+Modes: `test` (the default), `debug` (`test --debug`: run, then keep serving), `serve`
+(`run`: load the models and keep serving until Ctrl-C) and `record` (`record-outputs`: write
+each case's answers into a copy of its case file, see record_cases.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from triton_mme.scripts.model_client import MODEL_NAMES_ENV, ModelClient, ModelNames
-from triton_mme.scripts.triton_cases import CaseFileError, compare_output, load_case_file
+from triton_mme.scripts.record_cases import (
+    Outputs,
+    RecordError,
+    record_case_file,
+    record_lines,
+)
+from triton_mme.scripts.triton_cases import Case, CaseFileError, compare_output, load_case_file
 from triton_mme.scripts.triton_container import (
     ContainerError,
     Interrupted,
@@ -169,6 +176,46 @@ def run_cases(server: Server, target: TargetSpec, result: TargetResult, deadline
         client.close()
 
 
+def record_cases(
+    server: Server, target: TargetSpec, result: TargetResult, overwrite: bool, output_dir: str
+) -> None:
+    """Record the expected outputs of the target's case files into `output_dir` (same paths)."""
+    from tritonclient.utils import InferenceServerException
+
+    client = ModelClient(server.http_url, target.names, network_timeout=600.0)
+    order: list[str] = []  # the config's outputs: an ensemble answers them in any order
+
+    def send(case: Case) -> Outputs:
+        try:
+            response = client.infer(target.model, case.inputs, order)
+        except InferenceServerException as e:
+            raise RecordError(f"Triton rejected the request: {e.message()}") from e
+        returned = {output["name"]: output for output in response.get_response()["outputs"]}
+        return {
+            name: (returned[name]["datatype"], response.as_numpy(name))
+            for name in sorted(returned, key=lambda n: order.index(n) if n in order else len(order))
+        }
+
+    try:
+        order.extend(o["name"] for o in client.metadata(target.model)["outputs"])
+        for path in target.cases:
+            try:
+                recorded = record_case_file(path, send, overwrite)
+            except CaseFileError as e:
+                print(f"FAILED {e}", flush=True)
+                result.cases.append(CaseResult(case=path, passed=False, error=str(e)))
+                continue
+            print("\n".join(record_lines(recorded)), flush=True)
+            result.cases.extend(CaseResult(f"{path} [{n}]", True) for n in recorded.recorded)
+            result.cases.extend(CaseResult(e, False, error=e) for e in recorded.errors)
+            written = os.path.join(output_dir, path)
+            os.makedirs(os.path.dirname(written), exist_ok=True)
+            with open(written, "w", encoding="utf-8") as f:
+                f.write(recorded.text)
+    finally:
+        client.close()
+
+
 def run_pytest(
     server: Server, target: TargetSpec, result: TargetResult, results_dir: str, deadline: Deadline
 ) -> None:
@@ -284,6 +331,18 @@ def report(results: list[TargetResult]) -> str:
     return "\n".join(lines)
 
 
+def record_report(results: list[TargetResult]) -> str:
+    """After recording (whose cases were reported as they ran): the models that did not load."""
+    lines = []
+    for result in results:
+        if result.load_error:
+            lines.append(f"FAILED {result.address}: model `{result.model}` failed to load:")
+            lines.extend(f"    {line}" for line in result.load_error.splitlines())
+        elif result.error:
+            lines.append(f"FAILED {result.address}: {result.error}")
+    return "\n".join(lines)
+
+
 def not_run(results: list[TargetResult], reason: str) -> None:
     """Marks the targets the batch did not get to: they never count as passed."""
     for result in results:
@@ -381,6 +440,9 @@ def main(manifest_path: str) -> int:
                         result.load_error = errors[spec.model]
                     elif timed_out:
                         result.error = "not run: the batch ran out of time"
+                    elif mode == "record":
+                        overwrite = manifest["overwrite"]
+                        record_cases(server, spec, result, overwrite, manifest["recorded_dir"])
                     elif mode != "serve":
                         try:
                             run_cases(server, spec, result, deadline)
@@ -390,7 +452,7 @@ def main(manifest_path: str) -> int:
                             result.error, timed_out = str(e), True
                     result.finished = True
                 if mode != "serve":
-                    print(report(results), flush=True)
+                    print((record_report if mode == "record" else report)(results), flush=True)
                 exit_code = 3 if timed_out else 0 if all(r.passed for r in results) else 1
                 if mode in ("serve", "debug"):
                     for result in results:

@@ -111,17 +111,32 @@ class Mismatch:
 
 def load_case_file(path: str, read_array: Callable[[str], Any] | None = None) -> list[Case]:
     """Parse one JSON case file. `.npy`/`.npz` files it names are relative to its directory."""
+    document = read_case_document(path)
+    return parse_cases(path, document, read_array or case_file_arrays(path))
+
+
+def read_case_document(path: str) -> Any:
+    """A case file's JSON document, keys in the file's order."""
     try:
         with open(path, encoding="utf-8") as f:
-            document = json.load(f)
+            return json.load(f)
     except (OSError, json.JSONDecodeError) as e:
         raise CaseFileError(f"{path}: not a readable JSON case file: {e}") from e
-    base = os.path.dirname(path)
-    return parse_cases(path, document, read_array or (lambda name: _read_array(base, path, name)))
 
 
-def parse_cases(path: str, document: Any, read_array: Callable[[str], Any]) -> list[Case]:
-    """Parse a decoded case document: one case, or `{"cases": [...]}` (each may have a `name`)."""
+def case_file_arrays(path: str) -> Callable[[str], Any]:
+    """Reads the `.npy`/`.npz` files a case file names, relative to its directory."""
+    return lambda name: _read_array(os.path.dirname(path), path, name)
+
+
+def parse_cases(
+    path: str, document: Any, read_array: Callable[[str], Any], outputs_required: bool = True
+) -> list[Case]:
+    """Parse a decoded case document: one case, or `{"cases": [...]}` (each may have a `name`).
+
+    With `outputs_required=False`, a case may leave out `outputs` (its `Case.outputs` is empty):
+    the cases whose outputs are still to be recorded.
+    """
     if not isinstance(document, dict):
         raise CaseFileError(f"{path}: a case file holds a JSON object with `inputs` and `outputs`")
     default_tolerance = _tolerance(path, document.get("tolerance", {}), Tolerance())
@@ -134,7 +149,7 @@ def parse_cases(path: str, document: Any, read_array: Callable[[str], Any]) -> l
     else:
         entries, names = [document], [document.get("name", stem)]
     cases = [
-        _parse_case(path, str(name), entry, default_tolerance, read_array)
+        _parse_case(path, str(name), entry, default_tolerance, read_array, outputs_required)
         for name, entry in zip(names, entries)
     ]
     seen: set[str] = set()
@@ -151,6 +166,7 @@ def _parse_case(
     entry: Any,
     default_tolerance: Tolerance,
     read_array: Callable[[str], Any],
+    outputs_required: bool = True,
 ) -> Case:
     where = f"{path} [{name}]"
     if not isinstance(entry, dict):
@@ -160,9 +176,11 @@ def _parse_case(
         raise CaseFileError(f"{where}: unknown keys {sorted(unknown)}; see docs/testing.md")
     tolerance = _tolerance(where, entry.get("tolerance", {}), default_tolerance)
     raw_inputs, raw_outputs = entry.get("inputs"), entry.get("outputs")
+    if raw_outputs is None and not outputs_required:
+        raw_outputs = []
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise CaseFileError(f"{where}: `inputs` must be a non-empty list of tensors")
-    if not isinstance(raw_outputs, list) or not raw_outputs:
+    if not isinstance(raw_outputs, list) or (outputs_required and not raw_outputs):
         raise CaseFileError(f"{where}: `outputs` must be a non-empty list of expected tensors")
     inputs: dict[str, tuple[str, np.ndarray]] = {}
     for i, raw in enumerate(raw_inputs):
@@ -397,6 +415,64 @@ def _read_array(base: str, case_file: str, name: str) -> Any:
         return np.load(path, allow_pickle=False)
     except ValueError as e:
         raise CaseFileError(f"{path}: not a .npy/.npz file numpy can read: {e}") from e
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def tensor_json(name: str, datatype: str, array: np.ndarray) -> dict[str, Any]:
+    """A tensor as a case file gives it inline, that parses back to exactly `array`.
+
+    Floats are written with the fewest digits that give back the same value in `datatype`
+    (`0.1`, not `0.100000001`), non-finite ones as `"nan"`, `"inf"`, `"-inf"`; BYTES elements as
+    UTF-8 strings, or `{"base64": ...}` when they are not UTF-8.
+    """
+    if datatype == "BYTES":
+        values = [_bytes_json(_as_bytes(e)) for e in array.reshape(-1)]
+        data: Any = np.array(values, dtype=object).reshape(array.shape).tolist()
+    elif datatype in FLOAT_DTYPES:
+        typed = array.astype(TRITON_DTYPES[datatype])
+        data = _map_nested(typed.tolist(), lambda v: _float_json(typed.dtype.type(v)))
+    else:
+        data = array.tolist()
+    return {"name": name, "datatype": datatype, "shape": list(array.shape), "data": data}
+
+
+def _float_json(value: np.floating) -> Any:
+    if not np.isfinite(value):
+        return str(float(value))  # "nan", "inf", "-inf": JSON has no literal for them
+    # numpy prints the shortest repr that reads back to the same value of its own type.
+    return float(np.format_float_positional(value, unique=True, trim="-"))
+
+
+def _bytes_json(value: bytes) -> Any:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(value).decode("ascii")}
+
+
+def case_file_json(value: Any, indent: str = "") -> str:
+    """JSON with a row of a tensor per line at most: case files that read and diff well."""
+    flat = json.dumps(value)
+    if _depth(value) <= 3 or len(indent) + len(flat) <= 90:
+        return flat
+    inner = indent + "  "
+    if isinstance(value, dict):
+        items = [f"{inner}{json.dumps(k)}: {case_file_json(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    rows = ",\n".join(inner + case_file_json(v, inner) for v in value)
+    return "[\n" + rows + "\n" + indent + "]"
+
+
+def _depth(value: Any) -> int:
+    """1 for a scalar, 2 for a list of scalars, 3 for a row of pixels... (dicts: 99)."""
+    if isinstance(value, dict):
+        return 99
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=1)
+    return 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""`[triton-client]`: the tool that serves models in a Triton container for `test` and `run`."""
+"""`[triton-client]`: the tool that serves models in a Triton container for `test`, `run` and
+`record-outputs`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ class TritonClientSubsystem(ScriptToolBase):
     options_scope = "triton-client"
     name = "Triton client"
     help = (
-        "The runner behind `test` and `run` on models: it starts a Triton container for a batch "
-        "of models, loads them, and sends each test case with tritonclient (pytest files run "
-        "with pytest)."
+        "The runner behind `test`, `run` and `record-outputs` on models: it starts a Triton "
+        "container for a batch of models, loads them, and sends each test case with tritonclient "
+        "(pytest files run with pytest)."
     )
 
     default_resolve = "triton-client"
@@ -22,6 +23,7 @@ class TritonClientSubsystem(ScriptToolBase):
         "triton_server.py",
         "triton_container.py",
         "triton_cases.py",
+        "record_cases.py",
         "triton_pytest_plugin.py",
         "model_client.py",
     )

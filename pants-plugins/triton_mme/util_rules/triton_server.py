@@ -1,4 +1,5 @@
-"""The process that serves a batch of models with a real Triton in Docker (for `test` and `run`).
+"""The process that serves a batch of models with a real Triton in Docker (`test`, `run`,
+`record-outputs`).
 
 Three small rules feed one `Process`: `DockerClient` and `TritonImage` (`util_rules/docker.py`),
 and the `[triton-test]` tool (`scripts/run_triton_tests.py`, built by `subsystems/tool.py`).
@@ -36,6 +37,8 @@ from triton_mme.util_rules.docker import DockerClient, TritonImage
 
 REPOSITORY_DIR = "model_repository"
 RESULTS_DIR = "triton_test_results"
+# Where `record` mode writes the case files with their recorded outputs (same paths below it).
+RECORDED_DIR = f"{RESULTS_DIR}/recorded"
 MANIFEST = "manifest.json"
 # Grace beyond the script's own deadline, so it can report and remove its container itself.
 CLEANUP_GRACE_SECONDS = 30
@@ -55,9 +58,11 @@ class ServedTarget:
 @dataclass(frozen=True)
 class TritonServerProcessRequest(EngineAwareParameter):
     targets: tuple[ServedTarget, ...]
-    mode: str  # "test", "debug" (test, then keep serving) or "serve"
+    mode: str  # "test", "debug" (test, then keep serving), "serve" or "record"
     timeout_seconds: int | None = None
     description: str = "Triton"
+    # `record`: replace the expected outputs case files already have.
+    overwrite_outputs: bool = False
 
     def debug_hint(self) -> str:
         return ", ".join(target.address.spec for target in self.targets)
@@ -78,7 +83,7 @@ def manifest_json(
     """What the runner script needs; deterministic, since it is part of the cache key."""
     lifetime = (
         (request.timeout_seconds or 3600) + 2 * triton.startup_timeout
-        if request.mode == "test"
+        if request.mode in ("test", "record")
         else 7 * 24 * 3600
     )
     return json.dumps(
@@ -94,6 +99,8 @@ def manifest_json(
             },
             "repository": REPOSITORY_DIR,
             "results_dir": RESULTS_DIR,
+            "recorded_dir": RECORDED_DIR,
+            "overwrite": request.overwrite_outputs,
             "timeout": request.timeout_seconds,
             "targets": [
                 {

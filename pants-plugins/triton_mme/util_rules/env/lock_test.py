@@ -5,6 +5,7 @@ import json
 import pytest
 from pants.core.goals.generate_lockfiles import KnownUserResolveNames, UserGenerateLockfiles
 from pants.engine.addresses import Address
+from pants.engine.target import HydratedSources, HydrateSourcesRequest, SourcesField
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 from triton_mme.subsystems.conda import CondaSubsystem
 from triton_mme.target_types import TritonPythonEnvTarget
@@ -144,6 +145,7 @@ def rule_runner() -> RuleRunner:
             *CondaSubsystem.rules(),
             QueryRule(KnownUserResolveNames, [KnownEnvResolveNamesRequest]),
             QueryRule(UserGenerateLockfiles, [RequestedEnvResolveNames]),
+            QueryRule(HydratedSources, [HydrateSourcesRequest]),
         ],
         target_types=[TritonPythonEnvTarget],
     )
@@ -170,3 +172,13 @@ def test_envs_are_resolves_named_by_address(rule_runner: RuleRunner) -> None:
     (request,) = requests
     assert isinstance(request, GenerateEnvLockfile)
     assert request.sources.inputs.conda_specs == ("python 3.12.*", "numpy", "pip")
+
+
+def test_an_env_not_locked_yet_has_no_lock_file_and_that_is_fine(rule_runner: RuleRunner) -> None:
+    # `tailor ::` hydrates every target's files: it runs before the first `generate-lockfiles`.
+    rule_runner.write_files({"models/a/python_env/BUILD": 'triton_python_env(python="3.11")'})
+    env = rule_runner.get_target(Address("models/a/python_env"))
+    for field in env.field_values.values():
+        if isinstance(field, SourcesField):
+            hydrated = rule_runner.request(HydratedSources, [HydrateSourcesRequest(field)])
+            assert hydrated.snapshot.files == ()
