@@ -188,10 +188,12 @@ async def foreground_tool(request: ForegroundToolRequest, pex_env: PexEnvironmen
     tool = await Get(ScriptTool, ScriptToolRequest, request.tool)
     digest = await Get(Digest, MergeDigests([tool.pex.digest, request.input_digest]))
     environment = pex_env.in_sandbox(working_directory=None)
+    # The venv PEX's shim sets the PEX environment it was built with. Adding any (such as
+    # `PEX_PYTHON_PATH`) would make PEX seed the venv under another directory than the shim runs.
     return RunRequest(
         digest=digest,
         args=(os.path.join("{chroot}", tool.pex.pex.argv0), *request.args),
-        extra_env={**environment.environment_dict(python=None), **request.extra_env},
+        extra_env=request.extra_env,
         append_only_caches=environment.append_only_caches,
     )
 
