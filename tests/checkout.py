@@ -10,12 +10,32 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Mapping
 
 
 def find_checkout() -> Path | None:
     """The checkout `./pants test` runs in (the ./pants launcher exports its path)."""
     root = os.environ.get("TRITON_MME_BUILDROOT")
     return Path(root) if root and (Path(root) / "pants.toml").is_file() else None
+
+
+def run_pants(
+    root: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`./pants <args>` (no pantsd, plain output) in the copy at `root`; stdout and stderr as one.
+
+    TRITON_MME_BUILDROOT is dropped so that the copy's ./pants exports its own root; `env` adds
+    variables.
+    """
+    environment = {k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"}
+    return subprocess.run(
+        ["./pants", "--no-pantsd", "--no-dynamic-ui", *args],
+        cwd=root,
+        env={**environment, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def copy_checkout(

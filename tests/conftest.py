@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from checkout import copy_checkout, find_checkout
+from checkout import copy_checkout, find_checkout, run_pants
 
 
 @dataclass(frozen=True)
@@ -24,25 +23,11 @@ class PackagedCheckout:
 
 
 def run_package(root: Path, umask: int, *, use_cache: bool) -> PackagedCheckout:
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"}
     previous = os.umask(umask)
     try:
-        result = subprocess.run(
-            [
-                "./pants",
-                "--no-pantsd",
-                "--no-dynamic-ui",
-                # Without the cache, the tarballs are really written again, not replayed.
-                "--local-cache" if use_cache else "--no-local-cache",
-                "package",
-                "models/::",
-            ],
-            cwd=root,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        # Without the cache, the tarballs are really written again, not replayed.
+        cache = "--local-cache" if use_cache else "--no-local-cache"
+        result = run_pants(root, cache, "package", "models/::")
     finally:
         os.umask(previous)
     assert result.returncode == 0, result.stdout

@@ -19,7 +19,6 @@ import io
 import json
 import os
 import re
-import subprocess
 import tarfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
-from checkout import copy_checkout
+from checkout import copy_checkout, run_pants
 from conftest import PackagedCheckout, run_package
 from local_mme_process import LocalMme, find_docker, missing_requirement, standin_image
 from seaweedfs import S3Server
@@ -283,19 +282,11 @@ def publish(packaged: PackagedCheckout, server: S3Server) -> str:
         "endpoint_url": server.endpoint_url,
     }
     env = {
-        **{k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"},
         "PANTS_TRITON_PUBLISH_DESTINATIONS": repr({"contract": destination}),
         "PANTS_TRITON_PUBLISH_DESTINATION": "contract",
         **server.credentials_env(),
     }
-    result = subprocess.run(
-        ["./pants", "--no-pantsd", "--no-dynamic-ui", "publish", "models/::"],
-        cwd=packaged.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    result = run_pants(packaged.root, "publish", "models/::", env=env)
     assert result.returncode == 0, result.stdout
     return result.stdout
 

@@ -9,7 +9,6 @@ this repo with no BUILD file: `tailor` writes one that ships every file and runs
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tarfile
@@ -17,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from checkout import copy_checkout, find_checkout
+from checkout import copy_checkout, find_checkout, run_pants
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="needs Docker")
 
@@ -95,15 +94,7 @@ ADD_SUB_TEST = textwrap.dedent(
 
 
 def pants(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"}
-    return subprocess.run(
-        ["./pants", "--no-pantsd", "--no-dynamic-ui", *args],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return run_pants(repo, *args)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from checkout import run_pants
 from conftest import PackagedCheckout
 
 MODEL_TARGET_TYPES = ("triton_model", "triton_ensemble")
@@ -160,15 +161,7 @@ def test_two_checkouts_give_identical_bytes(
 def test_local_mme_run_loads_every_tarball(packaged: PackagedCheckout) -> None:
     """`./pants run :local-mme -- --check` as docs/local-mme.md shows it: the tool PEX runs in
     the foreground from its chroot, and every tarball in dist/models loads."""
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"}
-    result = subprocess.run(
-        ["./pants", "--no-pantsd", "--no-dynamic-ui", "run", ":local-mme", "--", "--check"],
-        cwd=packaged.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    result = run_pants(packaged.root, "run", ":local-mme", "--", "--check")
     assert result.returncode == 0, result.stdout
     for name in packaged.tarballs():
         assert f"ok     {os.path.basename(name)}" in result.stdout, result.stdout

@@ -8,14 +8,12 @@ same directories in a copy of this checkout.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 from textwrap import dedent
 
-from checkout import copy_checkout
+from checkout import copy_checkout, run_pants
 from standin import require_image, serving
 
 MODEL_PY = dedent(
@@ -94,15 +92,7 @@ def test_triton_and_lint_refuse_the_same_configs(checkout: Path, tmp_path: Path)
     results = triton_load_results(image, root / "refused")
     assert {name for name, (status, _) in results.items() if status != 200} == set(REFUSED), results
 
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"}
-    lint = subprocess.run(
-        ["./pants", "--no-pantsd", "--no-dynamic-ui", "lint", "--only=triton-config", "refused::"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    lint = run_pants(root, "lint", "--only=triton-config", "refused::")
     assert lint.returncode != 0, lint.stdout
     for name in REFUSED:
         assert f"refused/{name}/config.pbtxt:" in lint.stdout, (name, lint.stdout)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from checkout import copy_checkout  # noqa: E402
+from triton_test_speed import stop_pantsd  # noqa: E402 # pants: no-infer-dep
 
 FAMILY = Path("models/screen_detection")  # 4 models: pre, inferencer (ONNX, DVC), post, pipeline
 SINGLE = Path("models/text_normalizer")  # 1 python model
@@ -206,14 +206,6 @@ def dist_bytes(root: Path) -> int:
 def touch(root: Path, directory: str, note: str) -> None:
     model = root / directory / "1" / "model.py"
     model.write_text(model.read_text() + f"# {note}\n")
-
-
-def stop_pantsd(root: Path) -> None:
-    for pid_file in root.glob(".pids/*/pantsd/pid"):
-        try:
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-        except (ValueError, ProcessLookupError):
-            pass
 
 
 def run(root: Path, models: int) -> Bench:
