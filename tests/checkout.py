@@ -19,22 +19,64 @@ def find_checkout() -> Path | None:
     return Path(root) if root and (Path(root) / "pants.toml").is_file() else None
 
 
-def run_pants(
-    root: Path, *args: str, env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`./pants <args>` (no pantsd, plain output) in the copy at `root`; stdout and stderr as one.
+# Every command a test runs has a bound: a hung Pants, Docker engine or server fails the test
+# naming the command, long before Pants' own test timeout.
+COMMAND_TIMEOUT_S = 1200
 
-    TRITON_MME_BUILDROOT is dropped so that the copy's ./pants exports its own root; `env` adds
-    variables.
-    """
+
+class CommandTimeout(AssertionError):
+    pass
+
+
+def run_in(
+    root: Path,
+    *argv: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = COMMAND_TIMEOUT_S,
+    separate_stderr: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """`argv` in `root`, without TRITON_MME_BUILDROOT (a copy's ./pants exports its own root),
+    with `env` added; stdout and stderr as one unless `separate_stderr`. Never waits longer than
+    `timeout` seconds: then `CommandTimeout` names the command and shows its last output."""
     environment = {k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"}
-    return subprocess.run(
-        ["./pants", "--no-pantsd", "--no-dynamic-ui", *args],
-        cwd=root,
-        env={**environment, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    try:
+        return subprocess.run(
+            argv,
+            cwd=root,
+            env={**environment, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as e:
+        output = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout
+        raise CommandTimeout(
+            f"`{' '.join(argv)}` in {root} did not finish within {timeout:g}s; its last output:\n"
+            f"{(output or '')[-4000:]}"
+        ) from None
+
+
+def run_pants(
+    root: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = COMMAND_TIMEOUT_S,
+    separate_stderr: bool = False,
+    pantsd: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """`./pants <args>` (plain output) in the copy at `root`, as `run_in` runs it. Without
+    pantsd unless asked: a test's copy is used a few times, a benchmark's like a developer's."""
+    return run_in(
+        root,
+        "./pants",
+        *(() if pantsd else ("--no-pantsd",)),
+        "--no-dynamic-ui",
+        *args,
+        env=env,
+        timeout=timeout,
+        separate_stderr=separate_stderr,
     )
 
 
@@ -58,6 +100,7 @@ def copy_checkout(
         cwd=source,
         check=True,
         stdout=subprocess.PIPE,
+        timeout=60,
     ).stdout.decode()
     paths = sorted(
         {
@@ -75,4 +118,4 @@ def copy_checkout(
             os.utime(target, (mtime, mtime))
     bootstrap = source / ".pants-bootstrap"
     if pants_bootstrap and bootstrap.is_dir():
-        subprocess.run(["cp", "-a", str(bootstrap), str(destination)], check=True)
+        subprocess.run(["cp", "-a", str(bootstrap), str(destination)], check=True, timeout=60)

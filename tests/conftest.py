@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from checkout import copy_checkout, find_checkout, run_pants
+from standin import ImageUnavailable, available_image
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,20 @@ def checkout() -> Path:
     if found is None:
         pytest.skip("TRITON_MME_BUILDROOT is not set: run this test with `./pants test`")
     return found
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    """The Triton image `./pants test` uses, present in a running Docker engine; else the test is
+    skipped with the reason (scripts/test fails a run with skips under CI). pants.toml comes from
+    the sandbox (targets depending on //:launcher) or else from the checkout."""
+    repo = Path.cwd() if (Path.cwd() / "pants.toml").is_file() else find_checkout()
+    if repo is None:
+        pytest.skip("no pants.toml: depend on //:launcher, or run this test with `./pants test`")
+    try:
+        return available_image(repo)
+    except ImageUnavailable as e:
+        pytest.skip(str(e))
 
 
 @pytest.fixture(scope="session")

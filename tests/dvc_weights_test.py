@@ -22,6 +22,7 @@ from pants.backend.python.util_rules import pex
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
 from pants.testutil.rule_runner import QueryRule, RuleRunner, engine_error
+from interpreters import find_python
 from seaweedfs import S3Server
 from triton_mme.util_rules import repository
 from triton_mme.util_rules import weights
@@ -115,14 +116,8 @@ def launcher_pex() -> Path:
 
 
 def python311_dir() -> str:
-    candidates = [
-        shutil.which("python3.11"),
-        *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.11*/bin/python3.11"))),
-    ]
-    for candidate in candidates:
-        if candidate:
-            return os.path.dirname(os.path.realpath(candidate))
-    raise RuntimeError("The DVC tool needs Python 3.11 (python3.11 on PATH or in pyenv).")
+    """The directory of a real Python 3.11, which the DVC tool runs on."""
+    return os.path.dirname(find_python("3.11"))
 
 
 def pants_options() -> list[str]:

@@ -14,13 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from local_mme_models import EXPECTED, write_tarballs
-from local_mme_process import LocalMme, find_docker, standin_image
+from local_mme_process import LocalMme
+from standin import ImageUnavailable, available_image
 from seaweedfs import start_seaweedfs
 from triton_mme.scripts.local_mme.metrics import summarize
 
@@ -67,10 +69,12 @@ def main() -> None:
     parser.add_argument("--cold-loads", type=int, default=10, help="cold loads per model")
     parser.add_argument("--s3", action="store_true", help="also time cold loads from SeaweedFS")
     args = parser.parse_args()
-    docker = find_docker()
-    image = standin_image(docker) if docker else None
-    if docker is None or image is None:
-        raise SystemExit("Needs Docker and a triton-mme-standin image (scripts/test builds both).")
+    docker = shutil.which("docker") or "docker"
+    try:
+        # Run from the repository root (`./pants run`), whose pants.toml names the image.
+        image = available_image(Path.cwd())
+    except ImageUnavailable as e:
+        raise SystemExit(f"Needs Docker and the Triton image: {e}")
 
     rows: list[tuple[str, dict[str, list[float]]]] = []
     server_lines = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,39 +20,12 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from local_mme_models import output_of, request_body
+from standin import docker
 
 STARTUP_TIMEOUT_SECONDS = 240
 VALUES = [1.0, 2.0, 3.5]
 # The port Triton's SageMaker API listens on inside the container (the front service's Triton).
 TRITON_SAGEMAKER_PORT = 8080
-
-
-def find_docker() -> str | None:
-    docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "info"], capture_output=True).returncode == 0:
-        return docker
-    return None
-
-
-def standin_image(docker: str) -> str | None:
-    """$TRITON_MME_TEST_IMAGE, else the newest local `triton-mme-standin` image."""
-    if os.environ.get("TRITON_MME_TEST_IMAGE"):
-        return os.environ["TRITON_MME_TEST_IMAGE"]
-    listed = subprocess.run(
-        [docker, "images", "triton-mme-standin", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    return listed[0] if listed else None
-
-
-def missing_requirement(docker: str | None, image: str | None) -> str | None:
-    """Why the local MME cannot run on this machine (a reason to skip), or None."""
-    if docker is None:
-        return "no usable Docker engine (run scripts/ensure-docker)"
-    if image is None:
-        return "no triton-mme-standin image (run build-support/triton-standin/build)"
-    return None
 
 
 def server_argv(docker: str, image: str, source: str, *args: str) -> list[str]:
@@ -146,12 +118,7 @@ class LocalMme:
 
     def triton_models(self) -> dict[str, Any]:
         """`GET /models` of Triton's own SageMaker API, on the container's published port."""
-        port = subprocess.run(
-            [self.docker, "port", self.container_id, str(TRITON_SAGEMAKER_PORT)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.splitlines()[0]
+        port = docker("port", self.container_id, str(TRITON_SAGEMAKER_PORT)).stdout.splitlines()[0]
         url = f"http://127.0.0.1:{port.rsplit(':', 1)[1]}/models"
         with urllib.request.urlopen(url, timeout=30) as response:
             return dict(json.loads(response.read()))
@@ -167,9 +134,5 @@ class LocalMme:
         return self.process.returncode
 
     def assert_container_removed(self) -> None:
-        listed = subprocess.run(
-            [self.docker, "ps", "-aq", "--filter", f"id={self.container_id}"],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        listed = docker("ps", "-aq", "--filter", f"id={self.container_id}").stdout.strip()
         assert listed == "", f"container {self.container_id} was left running"

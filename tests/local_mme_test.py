@@ -18,22 +18,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from local_mme_models import EXPECTED, output_of, request_body, write_tarballs
-from local_mme_process import (
-    VALUES,
-    LocalMme,
-    find_docker,
-    missing_requirement,
-    server_argv,
-    server_env,
-    standin_image,
-)
+from local_mme_process import VALUES, LocalMme, server_argv, server_env
 from seaweedfs import S3Server
 
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-DOCKER = find_docker()
-IMAGE = standin_image(DOCKER) if DOCKER else None
-SKIP_REASON = missing_requirement(DOCKER, IMAGE)
-pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+DOCKER = shutil.which("docker") or "docker"
 # The `seaweedfs` fixture: a loopback S3 server per module.
 pytest_plugins = ["seaweedfs"]
 
@@ -44,14 +33,13 @@ def tarballs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def local_mme_factory(tmp_path: Path) -> Iterator[Any]:
+def local_mme_factory(tmp_path: Path, image: str) -> Iterator[Any]:
     started: list[LocalMme] = []
 
     def start(source: str, *args: str, env: Mapping[str, str] = MappingProxyType({})) -> LocalMme:
         work_dir = tmp_path / f"mme-{len(started)}"
         work_dir.mkdir()
-        assert DOCKER is not None and IMAGE is not None
-        mme = LocalMme(DOCKER, IMAGE, work_dir, source, *args, env=env)
+        mme = LocalMme(DOCKER, image, work_dir, source, *args, env=env)
         started.append(mme)
         return mme
 
@@ -166,11 +154,10 @@ def test_s3_source(tarballs: dict[str, Path], local_mme_factory: Any, seaweedfs:
     mme.assert_container_removed()
 
 
-def test_contract_check_loads_every_tarball(tarballs: dict[str, Path]) -> None:
-    assert DOCKER is not None and IMAGE is not None
+def test_contract_check_loads_every_tarball(tarballs: dict[str, Path], image: str) -> None:
     source = str(tarballs["add_one_1.tar.gz"].parent)
     result = subprocess.run(
-        server_argv(DOCKER, IMAGE, source, "--check"),
+        server_argv(DOCKER, image, source, "--check"),
         env=server_env(),
         capture_output=True,
         text=True,
@@ -187,15 +174,14 @@ def test_contract_check_loads_every_tarball(tarballs: dict[str, Path]) -> None:
 
 
 def test_contract_check_names_tarballs_whose_members_collide(
-    tarballs: dict[str, Path], tmp_path: Path
+    tarballs: dict[str, Path], tmp_path: Path, image: str
 ) -> None:
     # Two hand-made tarballs holding a member model of the same name (`times_ten`): one instance
     # cannot load both, and the check says so by name before Triton refuses the second.
     for name in ("other_1.tar.gz", "pipeline_1.tar.gz"):
         shutil.copyfile(tarballs["pipeline_1.tar.gz"], tmp_path / name)
-    assert DOCKER is not None and IMAGE is not None
     result = subprocess.run(
-        server_argv(DOCKER, IMAGE, str(tmp_path), "--check"),
+        server_argv(DOCKER, image, str(tmp_path), "--check"),
         env=server_env(),
         capture_output=True,
         text=True,

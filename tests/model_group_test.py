@@ -10,16 +10,14 @@ package. Each tarball must hold every file (configs, model.py, the env archive, 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import tarfile
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
-from checkout import copy_checkout, find_checkout
+from checkout import copy_checkout, run_in, run_pants
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="needs Docker")
 
@@ -216,24 +214,20 @@ BUILD_FILES = {
 
 
 def run(repo: Path, *argv: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"}
-    result = subprocess.run(
-        argv, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    result = run_in(repo, *argv)
     assert result.returncode == 0, f"{' '.join(argv)}:\n{result.stdout}"
     return result.stdout
 
 
 def pants(repo: Path, *args: str) -> str:
-    return run(repo, "./pants", "--no-pantsd", "--no-dynamic-ui", *args)
+    result = run_pants(repo, *args)
+    assert result.returncode == 0, f"./pants {' '.join(args)}:\n{result.stdout}"
+    return result.stdout
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def repo(checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git clone-like copy of this checkout plus the group's files, as step 1 lays them out."""
-    checkout = find_checkout()
-    if checkout is None:
-        pytest.skip("TRITON_MME_BUILDROOT is not set: run this test with `./pants test`")
     root = tmp_path_factory.mktemp("model-group")
     copy_checkout(checkout, root, pants_bootstrap=True)
     run(root, "git", "init", "-q")

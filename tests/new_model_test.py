@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from checkout import copy_checkout, find_checkout, run_pants
+from checkout import copy_checkout, run_pants
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="needs Docker")
 
@@ -98,10 +98,7 @@ def pants(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    checkout = find_checkout()
-    if checkout is None:
-        pytest.skip("TRITON_MME_BUILDROOT is not set: run this test with `./pants test`")
+def repo(checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("new-model")
     copy_checkout(checkout, root, pants_bootstrap=True)
     files = {

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,14 +57,8 @@ def _model(target: dict[str, Any], root: Path) -> Model:
 
 
 def models_of(checkout: PackagedCheckout) -> dict[str, Model]:
-    peek = subprocess.run(
-        ["./pants", "--no-pantsd", "--no-dynamic-ui", "peek", "models/::"],
-        cwd=checkout.root,
-        env={k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # stdout alone: it must stay pure JSON.
+    peek = run_pants(checkout.root, "peek", "models/::", separate_stderr=True)
     assert peek.returncode == 0, peek.stderr
     targets = [t for t in json.loads(peek.stdout) if t["target_type"] in MODEL_TARGET_TYPES]
     models = [_model(t, checkout.root) for t in targets]

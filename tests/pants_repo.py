@@ -8,12 +8,14 @@ counted through Docker events carrying a label unique to the test run, passed wi
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import time
 import uuid
 from pathlib import Path
+
+from checkout import run_pants
+from standin import configured_image, docker
 
 REPO_FILES = ("pants", "pants.toml", "3rdparty", "build-support", "pants-plugins")
 
@@ -36,67 +38,44 @@ class Repo:
     def pants(self, goal: str, *args: str) -> tuple[subprocess.CompletedProcess, int]:
         """Run `./pants <goal>` here; also return how many of our containers were created."""
         since = time.time()
-        result = subprocess.run(
-            [
-                "./pants",
-                "--no-pantsd",
-                f"--triton-docker-run-args=+['--label={self.label}']",
-                goal,
-                *args,
-            ],
-            cwd=self.root,
-            capture_output=True,
-            text=True,
+        result = run_pants(
+            self.root,
+            f"--triton-docker-run-args=+['--label={self.label}']",
+            goal,
+            *args,
+            separate_stderr=True,
         )
         print(result.stdout, result.stderr)
         return result, self.containers_created(since)
 
     def containers_created(self, since: float) -> int:
-        events = subprocess.run(
-            [
-                "docker",
-                "events",
-                "--since",
-                f"{since - 1:.0f}",
-                "--until",
-                f"{time.time() + 1:.0f}",
-                "--filter",
-                "type=container",
-                "--filter",
-                "event=create",
-                "--filter",
-                f"label={self.label}",
-                "--format",
-                "{{.ID}}",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return len(events.stdout.split())
+        return containers_created(self.label, since)
 
     def leftover_containers(self) -> list[str]:
-        listing = subprocess.run(
-            ["docker", "ps", "-a", "-q", "--filter", f"label={self.label}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return listing.stdout.split()
+        return docker("ps", "-a", "-q", "--filter", f"label={self.label}").stdout.split()
 
     def triton_image(self) -> str:
-        """The `[triton].image` of this copy's pants.toml (the stand-in)."""
-        found = re.search(r'^image = "([^"]+)"', (self.root / "pants.toml").read_text(), re.M)
-        assert found, "pants.toml has no [triton].image"
-        return found.group(1)
+        """The image this copy's `./pants test` uses."""
+        return configured_image(self.root)
 
 
-def copy_pants_repo(root: Path) -> Repo:
-    # The sandbox's working directory holds the //:pants-repo files.
+def containers_created(label: str, since: float) -> int:
+    """How many containers carrying `label` Docker created since `since` (epoch seconds)."""
+    events = docker(
+        *("events", "--since", f"{since - 1:.0f}", "--until", f"{time.time() + 1:.0f}"),
+        *("--filter", "type=container", "--filter", "event=create"),
+        *("--filter", f"label={label}", "--format", "{{.ID}}"),
+    )
+    return len(events.stdout.split())
+
+
+def copy_pants_repo(root: Path, source: Path = Path(".")) -> Repo:
+    """The Pants setup of `source` copied to `root`: by default the sandbox's working directory,
+    which holds the //:pants-repo files; benchmarks pass the checkout."""
     for name in REPO_FILES:
-        source = Path(name)
-        if source.is_dir():
-            shutil.copytree(source, root / name)
+        path = source / name
+        if path.is_dir():
+            shutil.copytree(path, root / name)
         else:
-            shutil.copy2(source, root / name)
+            shutil.copy2(path, root / name)
     return Repo(root)

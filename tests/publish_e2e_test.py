@@ -12,20 +12,13 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-import pytest
-from checkout import copy_checkout
+from checkout import copy_checkout, run_in, run_pants
 from seaweedfs import S3Server
 
 pytest_plugins = ["seaweedfs"]
 
-REPO = Path(os.environ.get("TRITON_MME_BUILDROOT", "/nonexistent"))
 BUCKET = "models-staging"
 MIB = 1024 * 1024
-
-pytestmark = pytest.mark.skipif(
-    not (REPO / "pants.toml").is_file(),
-    reason="run it through ./pants, which names the checkout in TRITON_MME_BUILDROOT",
-)
 
 PYTHON_CONFIG = textwrap.dedent(
     """\
@@ -80,36 +73,22 @@ def configure_destinations(repo: Path, server: S3Server) -> None:
 
 
 def pants(repo: Path, server: S3Server, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        # What ./pants needs to find Python 3.9 (pyenv) and its caches.
-        **{k: os.environ[k] for k in ("HOME", "PATH", "PYENV_ROOT") if k in os.environ},
-        "PANTS_TRITON_PUBLISH_DESTINATION": "staging",
-        **server.credentials_env(),
-    }
-    return subprocess.run(
-        ["./pants", "--no-pantsd", *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
+    env = {"PANTS_TRITON_PUBLISH_DESTINATION": "staging", **server.credentials_env()}
+    return run_pants(repo, *args, env=env, separate_stderr=True)
 
 
 def git_commit_all(repo: Path) -> str:
     for argv in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "models"]):
-        subprocess.run(
-            ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com", *argv],
-            cwd=repo,
-            check=True,
-        )
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True)
-    return head.stdout.decode().strip()
+        result = run_in(repo, "git", "-c", "user.name=ci", "-c", "user.email=ci@example.com", *argv)
+        assert result.returncode == 0, result.stdout
+    return run_in(repo, "git", "rev-parse", "HEAD", separate_stderr=True).stdout.strip()
 
 
-def test_publish_uploads_once_and_never_overwrites(seaweedfs: S3Server, tmp_path: Path) -> None:
+def test_publish_uploads_once_and_never_overwrites(
+    checkout: Path, seaweedfs: S3Server, tmp_path: Path
+) -> None:
     repo = tmp_path / "repo"
-    copy_checkout(REPO, repo, leave_out=("models",), pants_bootstrap=True)
+    copy_checkout(checkout, repo, leave_out=("models",), pants_bootstrap=True)
     write_models(repo)
     configure_destinations(repo, seaweedfs)
     commit = git_commit_all(repo)

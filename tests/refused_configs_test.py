@@ -14,7 +14,7 @@ from pathlib import Path
 from textwrap import dedent
 
 from checkout import copy_checkout, run_pants
-from standin import require_image, serving
+from standin import serving
 
 MODEL_PY = dedent(
     """\
@@ -83,8 +83,9 @@ def triton_load_results(image: str, repository: Path) -> dict[str, tuple[int, st
         return {name: load(port, name) for name in sorted({**REFUSED, **ACCEPTED})}
 
 
-def test_triton_and_lint_refuse_the_same_configs(checkout: Path, tmp_path: Path) -> None:
-    image = require_image(checkout)
+def test_triton_and_lint_refuse_the_same_configs(
+    checkout: Path, image: str, tmp_path: Path
+) -> None:
     root = tmp_path / "checkout"
     copy_checkout(checkout, root, leave_out=("tests",), pants_bootstrap=True)
     write_models(root / "refused")

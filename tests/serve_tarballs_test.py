@@ -8,16 +8,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import PackagedCheckout
-from standin import require_image, serving
+from standin import serving
 
 SCREEN_LABELS = {"no_screen", "phone_screen", "monitor_screen"}
-
-
-@pytest.fixture(scope="module")
-def image(checkout: Path) -> str:
-    return require_image(checkout)
 
 
 def infer(port: str, model: str, inputs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,8 +1,16 @@
-"""The Triton stand-in image for end-to-end tests: find it, and serve a directory with it."""
+"""The Triton image of end-to-end tests: the one way they find it, call Docker and serve with it.
+
+The image is the one `./pants test` uses, `[triton].image` in pants.toml (scripts/test builds the
+stand-in recipe's tag and checks that pants.toml names it); $TRITON_MME_TEST_IMAGE overrides it.
+Tests get it from conftest.py's `image` fixture. No pytest here: benchmarks and the `model-tools`
+resolve (which has no pytest) use this module too.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
 import subprocess
 import time
@@ -11,51 +19,85 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-import pytest
 
-IMAGE_NAME = "triton-mme-standin"
 READY_TIMEOUT_S = 120
+# A Docker call that takes longer means the engine hangs: fail naming the call, not at Pants'
+# test timeout. (`docker run -d` of the stand-in returns in about a second.)
+DOCKER_TIMEOUT_S = 90
+_TRITON_IMAGE = re.compile(r'^\[triton\]$(?:(?!^\[).)*?^image\s*=\s*"([^"]+)"', re.M | re.S)
 
 
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["docker", *args], check=check, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+class DockerTimeout(AssertionError):
+    pass
 
 
-def standin_image(checkout: Path) -> str | None:
-    """The stand-in image this checkout's recipe builds, or else the newest one present."""
-    wanted = subprocess.run(
-        [str(checkout / "build-support/triton-standin/build"), "--print-tag"],
-        stdout=subprocess.PIPE,
-        text=True,
-    ).stdout.strip()
-    if wanted and docker("image", "inspect", wanted, check=False).returncode == 0:
-        return wanted
-    present = docker("images", IMAGE_NAME, "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
-    return present[0] if present else None
+def docker(
+    *args: str, check: bool = True, timeout: float = DOCKER_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    """`docker ARGS`, bounded by `timeout` seconds."""
+    try:
+        return subprocess.run(
+            ["docker", *args],
+            check=check,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise DockerTimeout(
+            f"`docker {' '.join(args[:2])}` did not answer within {timeout:g}s: the Docker engine "
+            "hangs. Restart it (scripts/ensure-docker starts one; its log is /var/log/dockerd.log)."
+        ) from None
 
 
-def require_image(checkout: Path) -> str:
-    """The stand-in image, or skip the test saying what is missing."""
-    if shutil.which("docker") is None:
-        pytest.skip("docker is not installed (apt-get install docker.io; scripts/ensure-docker)")
-    if docker("info", check=False).returncode != 0:
-        pytest.skip("the Docker engine is not running (scripts/ensure-docker starts it)")
-    found = standin_image(checkout)
+def configured_image(repo: Path) -> str:
+    """$TRITON_MME_TEST_IMAGE, else `[triton].image` of `repo`'s pants.toml."""
+    override = os.environ.get("TRITON_MME_TEST_IMAGE")
+    if override:
+        return override
+    found = _TRITON_IMAGE.search((repo / "pants.toml").read_text())
     if found is None:
-        pytest.skip(f"no {IMAGE_NAME} image: build it with build-support/triton-standin/build")
-    return found
+        raise AssertionError(f"{repo / 'pants.toml'} has no [triton] image = \"...\"")
+    return found.group(1)
+
+
+class ImageUnavailable(Exception):
+    """Why the image cannot run here: no Docker client, no engine, or no such image."""
+
+
+def available_image(repo: Path) -> str:
+    """The configured image, present in a running Docker engine; else `ImageUnavailable`."""
+    if shutil.which("docker") is None:
+        raise ImageUnavailable(
+            "docker is not installed (apt-get install docker.io; scripts/ensure-docker)"
+        )
+    if docker("info", check=False).returncode != 0:
+        raise ImageUnavailable("the Docker engine is not running (scripts/ensure-docker starts it)")
+    image = configured_image(repo)
+    if docker("image", "inspect", image, check=False).returncode != 0:
+        raise ImageUnavailable(
+            f"no image {image} in Docker: build it with build-support/triton-standin/build"
+        )
+    return image
 
 
 @contextlib.contextmanager
-def serving(image: str, repository: Path, *server_args: str) -> Iterator[str]:
+def serving(
+    image: str,
+    repository: Path,
+    *server_args: str,
+    ready_path: str = "/v2/health/ready",
+    docker_args: tuple[str, ...] = (),
+) -> Iterator[str]:
     """A container of `image` serving the model repository `repository` (read-only), once
-    Triton is ready; yields its HTTP port on 127.0.0.1. The container is removed on exit."""
+    `ready_path` answers 200; yields its HTTP port on 127.0.0.1. Removed on exit."""
     container = docker(
         "run",
         "--rm",
         "-d",
+        *docker_args,
         "-p",
         "127.0.0.1::8000",
         "-v",
@@ -67,21 +109,24 @@ def serving(image: str, repository: Path, *server_args: str) -> Iterator[str]:
     ).stdout.strip()
     try:
         port = docker("port", container, "8000").stdout.split(":")[-1].strip()
-        _wait_until_ready(port, container)
+        _wait_until_ready(port, container, ready_path)
         yield port
     finally:
         docker("rm", "-f", container, check=False)
 
 
-def _wait_until_ready(port: str, container: str) -> None:
+def _wait_until_ready(port: str, container: str, ready_path: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=2):
                 return
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
             if docker("inspect", "-f", "{{.State.Running}}", container).stdout.strip() != "true":
                 break
             time.sleep(0.5)
     logs = docker("logs", container, check=False)
-    pytest.fail(f"Triton did not become ready:\n{logs.stdout}\n{logs.stderr}")
+    raise AssertionError(
+        f"Triton did not answer {ready_path} within {READY_TIMEOUT_S}s:\n"
+        f"{logs.stdout}\n{logs.stderr}"
+    )

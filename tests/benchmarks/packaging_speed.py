@@ -41,7 +41,9 @@ REPO = Path(__file__).resolve().parents[2]
 # tests/ for the helpers; pants-plugins/ for the local MME, which runs on this sys.path.
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "pants-plugins")]
 
-from local_mme_process import LocalMme, find_docker, standin_image  # noqa: E402
+from local_mme_process import LocalMme  # noqa: E402
+from pants_repo import copy_pants_repo  # noqa: E402
+from standin import ImageUnavailable, available_image  # noqa: E402
 import triton_test_speed as speed  # noqa: E402 # pants: no-infer-dep
 
 # The writer runs as in its tool PEX: the `triton_mme.scripts` package, on this interpreter.
@@ -150,8 +152,12 @@ def main() -> None:
         "--repeats", type=int, default=3, help="runs of each timing (weights changes, extraction)"
     )
     args = parser.parse_args()
-    docker = find_docker()
-    image = standin_image(docker) if docker else None
+    docker = shutil.which("docker") or "docker"
+    try:
+        image: str | None = available_image(REPO)
+    except ImageUnavailable as e:
+        print(f"no local MME timings: {e}", file=sys.stderr)
+        image = None
     pigz = shutil.which("pigz")
     rows: list[tuple[str, float | None, float | None, int, float, float, float]] = []
     endpoint: dict[str, tuple[float, float]] = {}
@@ -159,12 +165,7 @@ def main() -> None:
         work = Path(tmp)
         root = work / "repo"
         root.mkdir()
-        for name in speed.REPO_FILES:
-            source = REPO / name
-            if source.is_dir():
-                shutil.copytree(source, root / name)
-            else:
-                shutil.copy2(source, root / name)
+        copy_pants_repo(root, source=REPO)
         if (REPO / ".pants-bootstrap").is_dir():
             shutil.copytree(REPO / ".pants-bootstrap", root / ".pants-bootstrap")
         try:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,7 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from checkout import copy_checkout  # noqa: E402
+from checkout import copy_checkout, run_pants  # noqa: E402
+from pants_repo import containers_created  # noqa: E402
+from standin import docker  # noqa: E402
 from triton_test_speed import stop_pantsd  # noqa: E402 # pants: no-infer-dep
 
 FAMILY = Path("models/screen_detection")  # 4 models: pre, inferencer (ONNX, DVC), post, pipeline
@@ -110,31 +111,16 @@ class DockerSampler:
 
     def _sample(self) -> None:
         while not self._stop.wait(1.0):
-            ids = subprocess.run(
-                ["docker", "ps", "-q", "--filter", f"label={self.label}"],
-                capture_output=True,
-                text=True,
-            ).stdout.split()
+            ids = docker("ps", "-q", "--filter", f"label={self.label}", check=False).stdout.split()
             if not ids:
                 continue
-            usage = subprocess.run(
-                ["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", *ids],
-                capture_output=True,
-                text=True,
+            usage = docker(
+                "stats", "--no-stream", "--format", "{{.MemUsage}}", *ids, check=False
             ).stdout.splitlines()
             self.peak_bytes = max(self.peak_bytes, sum(parse_size(u.split("/")[0]) for u in usage))
 
     def containers(self) -> int:
-        events = subprocess.run(
-            ["docker", "events", "--since", f"{self.since - 1:.0f}"]
-            + ["--until", f"{time.time() + 1:.0f}", "--filter", "type=container"]
-            + ["--filter", "event=create", "--filter", f"label={self.label}"]
-            + ["--format", "{{.ID}}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return len(events.stdout.split())
+        return containers_created(self.label, self.since)
 
 
 def parse_size(text: str) -> float:
@@ -159,13 +145,10 @@ class Bench:
         self.rows: list[Row] = []
 
     def pants(self, *args: str) -> float:
-        env = {k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"}
         start = time.monotonic()
-        result = subprocess.run(
-            ["./pants", "--no-dynamic-ui", *args], cwd=self.root, env=env, capture_output=True
-        )
+        result = run_pants(self.root, *args, pantsd=True, separate_stderr=True)
         if result.returncode != 0:
-            sys.exit(f"./pants {' '.join(args)} failed:\n{result.stderr.decode()[-5000:]}")
+            sys.exit(f"./pants {' '.join(args)} failed:\n{result.stderr[-5000:]}")
         return time.monotonic() - start
 
     def run_once(self, run: Run) -> Row:

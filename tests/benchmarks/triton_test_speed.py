@@ -31,7 +31,10 @@ import time
 import uuid
 from pathlib import Path
 
-REPO_FILES = ("pants", "pants.toml", "3rdparty", "build-support", "pants-plugins")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from checkout import run_pants  # noqa: E402
+from pants_repo import containers_created, copy_pants_repo  # noqa: E402
+
 CONFIG = """\
 backend: "python"
 max_batch_size: 0
@@ -100,20 +103,8 @@ def write_fixtures(root: Path, models: int, share_server: bool) -> int:
     return models + 1
 
 
-def containers_created(label: str, since: float) -> int:
-    events = subprocess.run(
-        ["docker", "events", "--since", f"{since - 1:.0f}", "--until", f"{time.time() + 1:.0f}"]
-        + ["--filter", "type=container", "--filter", "event=create"]
-        + ["--filter", f"label={label}", "--format", "{{.ID}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return len(events.stdout.split())
-
-
 def pants(root: Path, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(["./pants", *args], cwd=root, capture_output=True, text=True)
+    result = run_pants(root, *args, pantsd=True, separate_stderr=True)
     if result.returncode != 0:
         sys.exit(f"./pants {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -144,12 +135,7 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=6, help="python models (plus one ensemble)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="triton-test-bench-") as tmp:
-        root = Path(tmp)
-        for name in REPO_FILES:
-            if Path(name).is_dir():
-                shutil.copytree(name, root / name)
-            else:
-                shutil.copy2(name, root / name)
+        root = copy_pants_repo(Path(tmp)).root
         rows = []
         try:
             targets = write_fixtures(root, args.models, share_server=True)

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-LAUNCHER_FILES = ("pants", "pants.toml", "build-support/bootstrap/pants-requirements.txt")
+LAUNCHER_FILES = (
+    "pants",
+    "pants.toml",
+    "build-support/bootstrap/pants-requirements.txt",
+    "build-support/find-python",
+)
 
 
 @pytest.fixture

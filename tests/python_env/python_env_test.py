@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -20,35 +17,16 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from checkout import copy_checkout, find_checkout
+from checkout import copy_checkout, run_pants
+from standin import serving
 
 ENV = "tests/python_env/env_probe/python_env"
 MODEL = "tests/python_env/env_probe"
 ARCHIVE = f"dist/{ENV.replace('/', '.')}/python_env.tar.gz"
 
 
-def standin_image() -> str | None:
-    if shutil.which("docker") is None:
-        return None
-    listed = subprocess.run(
-        ["docker", "images", "triton-mme-standin", "--format", "{{.Repository}}:{{.Tag}}"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    images = [line for line in listed.stdout.splitlines() if line and "<none>" not in line]
-    return images[0] if images else None
-
-
 def pants(root: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"}
-    result = subprocess.run(
-        ["./pants", "--no-pantsd", "--no-dynamic-ui", *args],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    result = run_pants(root, *args)
     assert result.returncode == 0, result.stdout
     return result.stdout
 
@@ -58,18 +36,8 @@ def sha256(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def image() -> str:
-    found = standin_image()
-    if found is None:
-        pytest.skip("No triton-mme-standin image: build it with build-support/triton-standin/build")
-    return found
-
-
-@pytest.fixture(scope="module")
-def checkouts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    source = find_checkout()
-    if source is None:
-        pytest.skip("TRITON_MME_BUILDROOT is not set: run this test with `./pants test`")
+def checkouts(checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    source = checkout
     first = tmp_path_factory.mktemp("checkout-a")
     second = tmp_path_factory.mktemp("checkout-b")
     copy_checkout(source, first)
@@ -105,15 +73,7 @@ def test_a_changed_requirement_makes_the_lock_stale(
     original = requirements.read_text()
     requirements.write_text(original + "attrs\n")
     try:
-        env = {k: v for k, v in os.environ.items() if k != "TRITON_MME_BUILDROOT"}
-        result = subprocess.run(
-            ["./pants", "--no-pantsd", f"--triton-image={image}", "package", f"{ENV}:"],
-            cwd=root,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        result = run_pants(root, f"--triton-image={image}", "package", f"{ENV}:")
         assert result.returncode != 0
         assert "python_env.lock is out of date" in result.stdout
         assert f"./pants generate-lockfiles --resolve={ENV}:python_env" in result.stdout
@@ -124,12 +84,6 @@ def test_a_changed_requirement_makes_the_lock_stale(
 def test_two_checkouts_give_the_same_archive(archives: tuple[Path, Path]) -> None:
     first, second = archives
     assert sha256(first) == sha256(second)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str, data: bytes | None = None) -> tuple[int, bytes]:
@@ -165,33 +119,17 @@ def triton(
     )
     for path in repository.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
-    port = free_port()
-    container = subprocess.run(
-        [
-            "docker",
-            "run",
-            "-d",
-            "--rm",
-            "--shm-size=256m",
-            "-p",
-            f"127.0.0.1:{port}:8000",
-            "-v",
-            f"{repository}:/models:ro",
-            image,
-            "tritonserver",
-            "--model-repository=/models",
-            "--exit-on-error=false",
-        ],
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    ).stdout.strip()
-    url = f"http://127.0.0.1:{port}"
-    try:
+    # Live, not ready: `no_env_probe` fails to load on purpose, so the server is never ready.
+    with serving(
+        image,
+        repository,
+        "--exit-on-error=false",
+        ready_path="/v2/health/live",
+        docker_args=("--shm-size=256m",),
+    ) as port:
+        url = f"http://127.0.0.1:{port}"
+        # Each model has finished loading (or failed to) once the index says so.
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and get(f"{url}/v2/health/live")[0] != 200:
-            time.sleep(1)
-        # The server is live once every model finished loading (or failed to).
         while time.monotonic() < deadline:
             status, body = get(f"{url}/v2/repository/index", data=b"{}")
             states = {m.get("name"): m.get("state") for m in json.loads(body or b"[]")}
@@ -201,10 +139,6 @@ def triton(
                 break
             time.sleep(1)
         yield url
-    finally:
-        logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True)
-        print(logs.stdout[-5000:], logs.stderr[-5000:])
-        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
 
 
 def test_triton_runs_the_model_in_its_env(triton: str) -> None:

@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +21,8 @@ from textwrap import dedent
 import onnx
 from onnx import TensorProto, helper
 from pants_repo import Repo, copy_pants_repo
+from ports import free_port
+from standin import docker
 
 FLOAT = TensorProto.FLOAT
 
@@ -138,34 +138,26 @@ def write_onnx_fixtures(repo: Repo) -> None:
         (repo.root / f"fixtures/{name}/1/model.onnx").write_bytes(graph)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def load_errors_in_standin(repo: Repo, names: list[str]) -> dict[str, str | None]:
     """Load each model directory of fixtures/ in one stand-in container; Triton's error by name."""
     port = free_port()
-    container = subprocess.run(
-        ["docker", "create", "--label", repo.label, "--shm-size=1g"]
-        + ["-p", f"127.0.0.1:{port}:8000", repo.triton_image()]
-        + ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit"],
-        capture_output=True,
-        text=True,
-        check=True,
+    container = docker(
+        *("create", "--label", repo.label, "--shm-size=1g"),
+        *("-p", f"127.0.0.1:{port}:8000", repo.triton_image()),
+        *("tritonserver", "--model-repository=/models", "--model-control-mode=explicit"),
     ).stdout.strip()
     try:
-        subprocess.run(
-            ["docker", "cp", f"{repo.root}/fixtures/.", f"{container}:/models"], check=True
-        )
-        subprocess.run(["docker", "start", container], check=True, capture_output=True)
+        docker("cp", f"{repo.root}/fixtures/.", f"{container}:/models")
+        docker("start", container)
         for _ in range(600):
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/live", timeout=1)
                 break
             except OSError:
                 time.sleep(0.1)
+        else:
+            log = docker("logs", container, check=False).stderr[-4000:]
+            raise AssertionError(f"Triton did not answer /v2/health/live:\n{log}")
         errors: dict[str, str | None] = {}
         for name in names:
             url = f"http://127.0.0.1:{port}/v2/repository/models/{name}/load"
@@ -178,7 +170,7 @@ def load_errors_in_standin(repo: Repo, names: list[str]) -> dict[str, str | None
                 errors[name] = json.loads(e.read())["error"]
         return errors
     finally:
-        subprocess.run(["docker", "rm", "-f", "-v", container], capture_output=True)
+        docker("rm", "-f", "-v", container, check=False)
 
 
 def test_onnx_mismatches_fail_lint_package_and_the_standin(tmp_path: Path) -> None:

@@ -118,7 +118,7 @@ def pip_report(request: dict, requirements: Path, constraints: dict[str, str]) -
 
 
 def download_size(url: str, sha256: str) -> int:
-    with urllib.request.urlopen(url) as response:
+    with urllib.request.urlopen(url, timeout=120) as response:
         content = response.read()
     if hashlib.sha256(content).hexdigest() != sha256:
         raise SystemExit(f"{url} does not match the sha256 its index announced.")

@@ -29,6 +29,10 @@ SERVE_LIFETIME = 7 * 24 * 3600
 ENSURE_DOCKER_HINT = (
     "Start a Docker engine with `scripts/ensure-docker` (or your usual way), then retry."
 )
+# A Docker call that takes longer means the engine hangs: fail naming the call, not at Pants'
+# test timeout. `docker cp` of a model repository is bounded by its size instead (`cp_timeout`).
+DOCKER_TIMEOUT_S = 120.0
+COPY_MIB_PER_S = 20.0
 MISSING_IMAGE_HINT = (
     "Build or pull the image named by `[triton].image` in pants.toml (the CPU stand-in: "
     "`build-support/triton-standin/build`), then retry."
@@ -52,11 +56,24 @@ def install_signal_handlers() -> None:
         signal.signal(sig, raise_interrupted)
 
 
-def docker(docker_path: str, *args: str, check: bool = True) -> str:
-    """`docker ARGS`'s stdout; a failure raises `ContainerError` naming the fix."""
-    result = subprocess.run(
-        [docker_path, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL
-    )
+def docker(
+    docker_path: str, *args: str, check: bool = True, timeout: float = DOCKER_TIMEOUT_S
+) -> str:
+    """`docker ARGS`'s stdout; a failure, or no answer within `timeout` seconds, raises
+    `ContainerError` naming the fix."""
+    try:
+        result = subprocess.run(
+            [docker_path, *args],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise ContainerError(
+            f"`docker {' '.join(args[:2])}` did not answer within {timeout:g}s: the Docker engine "
+            f"hangs. Restart it.\n{ENSURE_DOCKER_HINT}"
+        ) from None
     if check and result.returncode != 0:
         message = result.stderr.strip() or result.stdout.strip()
         if "Cannot connect to the Docker daemon" in message or "docker daemon" in message.lower():
@@ -65,6 +82,17 @@ def docker(docker_path: str, *args: str, check: bool = True) -> str:
             raise ContainerError(f"the Triton image is missing: {message}\n{MISSING_IMAGE_HINT}")
         raise ContainerError(f"`docker {' '.join(args[:2])}` failed: {message}")
     return result.stdout
+
+
+def cp_timeout(directory: str) -> float:
+    """How long `docker cp` of `directory` may take: the usual bound plus 1 s per 20 MiB."""
+    size = sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(directory)
+        for name in names
+        if not os.path.islink(os.path.join(root, name))
+    )
+    return DOCKER_TIMEOUT_S + size / (COPY_MIB_PER_S * 2**20)
 
 
 def pid_alive(pid: int) -> bool:
@@ -131,12 +159,7 @@ def watch(owner_pid: int, container_id: str) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     while pid_alive(owner_pid):
         time.sleep(0.5)
-    subprocess.run(
-        [docker_path, "rm", "-f", "-v", container_id],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    docker(docker_path, "rm", "-f", "-v", container_id, check=False)
 
 
 @contextlib.contextmanager
@@ -174,9 +197,15 @@ def is_running(docker_path: str, container_id: str) -> bool:
 
 def container_log(docker_path: str, container_id: str) -> str:
     """The container's output so far (stdout and stderr)."""
-    result = subprocess.run(
-        [docker_path, "logs", container_id], capture_output=True, stdin=subprocess.DEVNULL
-    )
+    try:
+        result = subprocess.run(
+            [docker_path, "logs", container_id],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=DOCKER_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        return f"(`docker logs` did not answer within {DOCKER_TIMEOUT_S:g}s)"
     return (result.stdout + result.stderr).decode("utf-8", errors="replace")
 
 

@@ -18,6 +18,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from triton_mme.scripts.triton_container import (
     ContainerError,
     container_log,
+    cp_timeout,
     docker,
     host_port,
     is_running,
@@ -194,7 +195,13 @@ def start_server(settings: ServerSettings, repository_dir: str) -> Iterator[Serv
     with owned_container(settings.docker, lifetime, create_args) as container_id:
         # `docker cp` instead of a bind mount: works with remote engines too, and the sandbox
         # directory may vanish (or be unreadable to the engine) while the container runs.
-        docker(settings.docker, "cp", f"{repository_dir}/.", f"{container_id}:{REPOSITORY}")
+        docker(
+            settings.docker,
+            "cp",
+            f"{repository_dir}/.",
+            f"{container_id}:{REPOSITORY}",
+            timeout=cp_timeout(repository_dir),
+        )
         docker(settings.docker, "start", container_id)
         server = Server(
             settings,
