@@ -51,7 +51,7 @@ def rule_runner() -> RuleRunner:
         [
             *options,
             "--python-interpreter-constraints=['CPython==3.11.*']",
-            "--python-bootstrap-search-path=['<PATH>', '<PYENV>']",
+            "--python-bootstrap-search-path=['<PYENV>', '<PATH>']",
         ],
         env_inherit={"PATH", "PYENV_ROOT", "HOME"},
     )
