@@ -9,7 +9,8 @@ import posixpath
 from typing import Iterator
 
 from triton_mme.config.errors import ModelConfigError, did_you_mean
-from triton_mme.config.parse import ENSEMBLE_PLATFORM, ModelConfigFile
+from triton_mme.config.parse import ModelConfigFile
+from triton_mme.scripts.config_platform import ENSEMBLE_PLATFORM
 
 # The platforms Triton knows, and the backend each one means.
 PLATFORM_BACKENDS = {
