@@ -32,7 +32,7 @@ from conftest import PackagedCheckout, run_package
 from local_mme_process import LocalMme
 from seaweedfs import S3Server
 
-from triton_mme.scripts.local_mme.tarball import declares_ensemble
+from triton_mme.scripts.config_platform import declares_ensemble
 from triton_mme.scripts.triton_cases import TRITON_DTYPES, Case, compare_output, load_case_file
 
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

@@ -25,6 +25,8 @@ from pants.engine.target import (
     Target,
 )
 from pants.util.strutil import help_text
+from triton_mme.config.ensemble import ENSEMBLE_TARGET_ALIAS, MODEL_TARGET_ALIAS
+from triton_mme.config.model import ENV_ARCHIVE_NAME
 from triton_mme.subsystems.conda import OFFLINE_CHANNEL
 from triton_mme.subsystems.package import COMPRESSION_HELP, TarballCompression
 
@@ -195,7 +197,7 @@ _COMMON_MODEL_FIELDS = (
 
 
 class TritonModelTarget(Target):
-    alias = "triton_model"
+    alias = MODEL_TARGET_ALIAS
     core_fields = (*_COMMON_MODEL_FIELDS, TritonWeightsField, TritonEnsembleMemberOnlyField)
     help = help_text(
         """
@@ -209,7 +211,7 @@ class TritonModelTarget(Target):
 
 
 class TritonEnsembleTarget(Target):
-    alias = "triton_ensemble"
+    alias = ENSEMBLE_TARGET_ALIAS
     core_fields = _COMMON_MODEL_FIELDS
     help = help_text(
         """
@@ -332,9 +334,6 @@ class TritonTestTarget(Target):
 
 # ---------------------------------------------------------------------------------------------
 # Conda envs of python-backend models: `triton_python_env`
-
-
-ENV_ARCHIVE_NAME = "python_env.tar.gz"
 
 
 def lock_command(env_address: object) -> str:

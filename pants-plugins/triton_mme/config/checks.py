@@ -16,8 +16,9 @@ from triton_mme.config.files import (
     check_version_folders,
 )
 from triton_mme.config.model import check_model
-from triton_mme.config.parse import ENSEMBLE_PLATFORM, ModelConfigFile
+from triton_mme.config.parse import ModelConfigFile
 from triton_mme.config.tensors import check_batch_tensors, check_tensors
+from triton_mme.scripts.config_platform import ENSEMBLE_PLATFORM
 
 
 def check_model_directory(

@@ -9,8 +9,8 @@ import posixpath
 from typing import Iterator
 
 from triton_mme.config.errors import ModelConfigError, did_you_mean
-from triton_mme.config.parse import ENSEMBLE_PLATFORM, ModelConfigFile
-from triton_mme.target_types import ENV_ARCHIVE_NAME
+from triton_mme.config.parse import ModelConfigFile
+from triton_mme.scripts.config_platform import ENSEMBLE_PLATFORM
 
 # The platforms Triton knows, and the backend each one means.
 PLATFORM_BACKENDS = {
@@ -32,6 +32,8 @@ FILENAME_BACKENDS = {
 }
 TENSORRT_PLATFORM = "tensorrt_plan"
 
+# The conda env archive a `triton_python_env` builds and each python model that uses it ships.
+ENV_ARCHIVE_NAME = "python_env.tar.gz"
 EXECUTION_ENV_PATH = "EXECUTION_ENV_PATH"
 MODEL_DIRECTORY_VARIABLE = "$$TRITON_MODEL_DIRECTORY/"
 EXECUTION_ENV_LINE = (

@@ -19,8 +19,8 @@ from google.protobuf import text_format
 from pants.util.frozendict import FrozenDict
 from triton_mme.config.errors import ModelConfigError, did_you_mean
 from triton_mme.proto import model_config_pb2
+from triton_mme.scripts.config_platform import is_ensemble_platform
 
-ENSEMBLE_PLATFORM = "ensemble"
 MODEL_CONFIG_PROTO = (
     "https://github.com/triton-inference-server/common/blob/main/protobuf/model_config.proto"
 )
@@ -93,7 +93,9 @@ class ModelConfigFile:
 
     @property
     def is_ensemble(self) -> bool:
-        return self.platform == ENSEMBLE_PLATFORM
+        # The parsed `platform`, decided by the function that also reads raw config text where
+        # protobuf is missing (tool PEXes) or the config does not parse yet (tailor).
+        return is_ensemble_platform(self.platform)
 
     @property
     def batching_decided(self) -> bool:
@@ -118,17 +120,6 @@ class ModelConfigFile:
     def step_model_names(self) -> tuple[str, ...]:
         """The model names an ensemble's steps call, in order, each once."""
         return tuple(dict.fromkeys(step.model_name for step in self.steps if step.model_name))
-
-
-_ENSEMBLE_PLATFORM_LINE = re.compile(
-    r'^\s*platform\s*:\s*"' + re.escape(ENSEMBLE_PLATFORM) + '"', re.MULTILINE
-)
-
-
-def declares_ensemble(text: str) -> bool:
-    """Whether a config.pbtxt says `platform: "ensemble"`, read loosely: for `tailor`, which must
-    not fail on a config still being written (validation reports its errors)."""
-    return bool(_ENSEMBLE_PLATFORM_LINE.search(text))
 
 
 def _key(path: tuple[str, ...]) -> str:

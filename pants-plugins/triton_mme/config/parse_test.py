@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from textwrap import dedent
 
-from triton_mme.config.parse import declares_ensemble, parse_model_config
+from triton_mme.config.parse import parse_model_config
 
 ENSEMBLE = dedent(
     """\
@@ -56,8 +56,3 @@ def test_parameters_and_their_lines() -> None:
     assert dict(config.parameters) == {"A": "1", "B": "xy"}
     assert config.map_entry_line("parameters", "A") == 3
     assert config.map_entry_line("parameters", "B") == 6
-
-
-def test_declares_ensemble_reads_loosely() -> None:
-    assert declares_ensemble('platform: "ensemble"\ninput [{ name: ')
-    assert not declares_ensemble('# platform: "ensemble"\nbackend: "python"\n')

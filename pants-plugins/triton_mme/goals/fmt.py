@@ -1,6 +1,6 @@
 """`./pants fmt` (and `lint`) on model targets: config.pbtxt in the canonical layout.
 
-The layout and its guarantees are in `triton_mme.config_format`; this module only runs it on the
+The layout and its guarantees are in `triton_mme.config.format`; this module only runs it on the
 config of each `triton_model` and `triton_ensemble` target.
 """
 
@@ -15,7 +15,7 @@ from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent, S
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import FieldSet
 from pants.util.logging import LogLevel
-from triton_mme.config_format import format_model_config
+from triton_mme.config.format import format_model_config
 from triton_mme.subsystems.config_format import TritonConfigFormatSubsystem
 from triton_mme.target_types import TritonConfigSourceField, TritonVersionSourcesField
 

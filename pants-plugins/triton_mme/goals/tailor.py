@@ -35,7 +35,8 @@ from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 from triton_mme.config.errors import ModelConfigError
 from triton_mme.config.model import EXECUTION_ENV_PATH
-from triton_mme.config.parse import ModelConfigFile, declares_ensemble, parse_model_config
+from triton_mme.config.parse import ModelConfigFile, parse_model_config
+from triton_mme.scripts.config_platform import declares_ensemble
 from triton_mme.target_types import (
     MODEL_VERSION_FILE,
     TritonEnsembleTarget,

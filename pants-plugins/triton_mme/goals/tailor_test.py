@@ -15,7 +15,6 @@ from triton_mme.goals import tailor
 from triton_mme.goals.tailor import (
     PutativeTritonModelTargetsRequest,
     PutativeTritonTestsRequest,
-    declares_ensemble,
     putative_triton_tests,
 )
 from triton_mme.target_types import (
@@ -183,9 +182,3 @@ def test_proposes_triton_test_whoever_else_owns_the_files(rule_runner: RuleRunne
 
 def test_putative_triton_tests_needs_a_model_config() -> None:
     assert putative_triton_tests(["x/tests/a.json"], ["y/config.pbtxt"], []) == []
-
-
-def test_declares_ensemble() -> None:
-    assert declares_ensemble('name: "p"\n  platform : "ensemble"\n')
-    assert not declares_ensemble('# platform: "ensemble"\nbackend: "python"\n')
-    assert not declares_ensemble('platform: "onnxruntime_onnx"\n')

@@ -44,7 +44,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from triton_mme.scripts.local_mme.tarball import declares_ensemble
+from triton_mme.scripts.config_platform import declares_ensemble
 
 MIB = 1024 * 1024
 HASH_BLOCK = 4 * MIB

@@ -17,4 +17,4 @@ class LocalMmeSubsystem(ScriptToolBase):
     default_resolve = "boto3"
     default_requirements = ("boto3",)
     main_module = "local_mme.server"
-    scripts = ("local_mme/", "triton_container.py")
+    scripts = ("local_mme/", "triton_container.py", "config_platform.py")

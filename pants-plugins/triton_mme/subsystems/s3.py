@@ -101,7 +101,7 @@ class TritonPublishSubsystem(ScriptToolBase):
     default_resolve = "boto3"
     default_requirements = ("boto3",)
     main_module = "s3_publish"
-    scripts = ("s3_publish.py", "local_mme/tarball.py")
+    scripts = ("s3_publish.py", "local_mme/tarball.py", "config_platform.py")
     help = softwrap(
         """
         Where `pants publish` puts MME tarballs: named S3 destinations (the buckets behind your

@@ -1,6 +1,6 @@
 """The model repository of one artifact with the model names it ships under.
 
-An ensemble's members are renamed `<artifact>.<member>` (see `config_rewrite.py`), their configs
+An ensemble's members are renamed `<artifact>.<member>` (see `config/rewrite.py`), their configs
 and the ensembles' steps rewritten to match, and the result validated again; python models that
 build inference requests get the `triton_mme.model_names` parameter, and literal model names in
 their BLS calls are checked. A single model keeps its name: SageMaker maps it to the TargetModel.
@@ -28,8 +28,8 @@ from pants.engine.fs import (
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
-from triton_mme.bls_calls import builds_inference_requests, check_bls_calls
-from triton_mme.config_rewrite import rewrite_config, shipped_member_name
+from triton_mme.config.bls_calls import builds_inference_requests, check_bls_calls
+from triton_mme.config.rewrite import rewrite_config, shipped_member_name
 from triton_mme.config.ensemble import EnsembleMembers, check_ensemble_steps
 from triton_mme.config.parse import parse_model_config
 from triton_mme.util_rules.repository import (

@@ -18,17 +18,10 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from triton_mme.scripts.config_platform import declares_ensemble
+
 CONFIG_FILE = "config.pbtxt"
-# The plugin reads configs with Triton's protobuf schema (`config/parse.py`, which also has a
-# loose `declares_ensemble`), but that module imports protobuf and Pants, which the tool PEXes
-# running this file (local MME, publish) do not have: tarballs are read here with one regex.
-_ENSEMBLE_PLATFORM = re.compile(r'^\s*platform\s*:\s*"ensemble"', re.MULTILINE)
 _STEP_MODEL_NAME = re.compile(r'\bmodel_name\s*:\s*"([^"]+)"')
-
-
-def declares_ensemble(config_text: str) -> bool:
-    """Whether a tarball's config.pbtxt says `platform: "ensemble"` (SageMaker serves that one)."""
-    return bool(_ENSEMBLE_PLATFORM.search(config_text))
 
 
 class TarballError(ValueError):

@@ -33,6 +33,7 @@ from pants.engine.process import ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
+from triton_mme.config.model import ENV_ARCHIVE_NAME
 from triton_mme.util_rules.env.channel import CHANNEL_DIR, OfflineChannel, OfflineChannelRequest
 from triton_mme.util_rules.env.checks import check_stub_python
 from triton_mme.util_rules.env.lock import (
@@ -43,7 +44,6 @@ from triton_mme.util_rules.env.lock import (
     check_lock_is_current,
 )
 from triton_mme.target_types import (
-    ENV_ARCHIVE_NAME,
     LockfileSourceField,
     PythonEnvOutputPathField,
     lock_command,

@@ -1,7 +1,7 @@
 """Python models that call other models by name (BLS), checked against the names that ship.
 
 A python model may call another model with `pb_utils.InferenceRequest(model_name=...)`. In an
-ensemble's tarball the members are renamed (see `config_rewrite.py`), so a literal name written
+ensemble's tarball the members are renamed (see `config/rewrite.py`), so a literal name written
 in `model.py` would call a model the tarball does not hold. Such calls are refused with the way
 to write them: read the name from the `triton_mme.model_names` config parameter, which `package`
 and `test` add to every python model that builds inference requests (pure functions; no rules).
@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from typing import Iterable, Mapping
 
-from triton_mme.config_rewrite import MODEL_NAMES_PARAMETER
+from triton_mme.config.rewrite import MODEL_NAMES_PARAMETER
 
 INFERENCE_REQUEST = "InferenceRequest"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from triton_mme.config_rewrite import MODEL_NAMES_PARAMETER, rewrite_config, shipped_member_name
+from triton_mme.config.rewrite import MODEL_NAMES_PARAMETER, rewrite_config, shipped_member_name
 from triton_mme.config.parse import parse_model_config
 from triton_mme.testutil import ADD_ONE_CONFIG, PIPELINE_CONFIG
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from textwrap import dedent
 
 import pytest
-from triton_mme.config_format import format_model_config
+from triton_mme.config.format import format_model_config
 from triton_mme.config.errors import ModelConfigError
 from triton_mme.config.parse import parse_model_config
 

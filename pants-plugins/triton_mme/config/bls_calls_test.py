@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from textwrap import dedent
 
-from triton_mme.bls_calls import builds_inference_requests, check_bls_calls
+from triton_mme.config.bls_calls import builds_inference_requests, check_bls_calls
 
 SOURCE = dedent(
     """\
