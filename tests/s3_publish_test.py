@@ -353,8 +353,9 @@ def ensemble_tarball(ensemble: str, members: list[str], weights: int = 0) -> byt
 
 
 def test_members_are_read_from_concatenated_gzip_members() -> None:
-    # `pants package` writes a tarball as several gzip members (write_tarball.py); tarfile's own
-    # `r|gz` stops after the first one, so the last member model would go unseen.
+    # `pants package` writes one gzip member (write_tarball.py), but wrote one per 1 MiB piece
+    # before, and a prefix may still hold such objects, or ones concatenated by hand: tarfile's
+    # own `r|gz` stops after the first member, so the last member model would go unseen.
     whole = gzip.decompress(ensemble_tarball("pipe", ["pipe_1.pre", "pipe_1.post"], weights=MIB))
     half = len(whole) // 2
     split = gzip.compress(whole[:half], compresslevel=1) + gzip.compress(whole[half:])

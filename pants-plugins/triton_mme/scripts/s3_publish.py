@@ -235,9 +235,11 @@ def member_models(stream: IO[bytes]) -> tuple[str, ...]:
     directories: set[str] = set()
     ensembles: set[str] = set()
     try:
-        # `package` writes a tarball as several gzip members, which gzip reads and tarfile's own
-        # `r|gz` does not (it missed later member models, and spun for minutes on the example
-        # pipeline's 110 MB tarball): gzip decompresses, tarfile reads the plain stream.
+        # gzip decompresses and tarfile reads the plain stream: gzip reads every member of a
+        # multi-member file, tarfile's own `r|gz` only the first. `package` now writes one gzip
+        # member (write_tarball.py), but earlier versions wrote one per 1 MiB piece, and some of
+        # those published objects without `member-models` metadata, so they are read here; so
+        # are objects concatenated by hand. For a single member, reading through gzip is the same.
         with gzip.GzipFile(fileobj=stream, mode="rb") as plain, tarfile.open(
             fileobj=cast(IO[bytes], plain), mode="r|", bufsize=MIB
         ) as tar:
