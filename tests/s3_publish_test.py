@@ -37,6 +37,19 @@ def bucket(seaweedfs: S3Server) -> str:
     return BUCKET
 
 
+def model_tarball(weights: bytes) -> bytes:
+    """A single-model tarball holding `weights`, gzip'd without compression (level 0) so that
+    its size follows that of `weights`; the same bytes for the same `weights`."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        config = b'backend: "python"\n'
+        for name, data in (("model/config.pbtxt", config), ("model/1/model.bin", weights)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(buffer.getvalue(), compresslevel=0, mtime=0)
+
+
 def write_tarball(tmp_path: Path, model: str, version: str, content: bytes) -> Tarball:
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"{model}_{version}.tar.gz"
@@ -50,10 +63,12 @@ def write_tarball(tmp_path: Path, model: str, version: str, content: bytes) -> T
     )
 
 
-def destination_for(server: S3Server, tarball: Tarball, bucket: str = BUCKET) -> Destination:
+def destination_for(
+    server: S3Server, tarball: Tarball, bucket: str = BUCKET, prefix: str = "mme"
+) -> Destination:
     return Destination(
         bucket=bucket,
-        key=f"mme/{os.path.basename(tarball.path)}",
+        key=f"{prefix}/{os.path.basename(tarball.path)}",
         region=server.region,
         endpoint_url=server.endpoint_url,
     )
@@ -70,7 +85,7 @@ def key_exists(server: S3Server, destination: Destination) -> bool:
 
 
 def test_first_publish_uploads_with_provenance(seaweedfs: S3Server, bucket: str, tmp_path):
-    tarball = write_tarball(tmp_path, "fraud_tree", "1.0", b"tarball bytes" * 100)
+    tarball = write_tarball(tmp_path, "fraud_tree", "1.0", model_tarball(b"tarball bytes" * 100))
     destination = destination_for(seaweedfs, tarball)
 
     outcome = publish(seaweedfs.client(), tarball, destination, git_commit="abc123")
@@ -88,7 +103,7 @@ def test_first_publish_uploads_with_provenance(seaweedfs: S3Server, bucket: str,
 
 
 def test_republish_unchanged_uploads_nothing(seaweedfs: S3Server, bucket: str, tmp_path):
-    tarball = write_tarball(tmp_path, "churn", "2", b"same bytes" * 50)
+    tarball = write_tarball(tmp_path, "churn", "2", model_tarball(b"same bytes" * 50))
     destination = destination_for(seaweedfs, tarball)
     publish(seaweedfs.client(), tarball, destination)
 
@@ -98,10 +113,11 @@ def test_republish_unchanged_uploads_nothing(seaweedfs: S3Server, bucket: str, t
 
 
 def test_changed_content_with_same_version_is_refused(seaweedfs: S3Server, bucket: str, tmp_path):
-    published = write_tarball(tmp_path / "a", "screen_detection", "1.2", b"old model")
+    old_model = model_tarball(b"old model")
+    published = write_tarball(tmp_path / "a", "screen_detection", "1.2", old_model)
     destination = destination_for(seaweedfs, published)
     publish(seaweedfs.client(), published, destination)
-    changed = write_tarball(tmp_path / "b", "screen_detection", "1.2", b"new model")
+    changed = write_tarball(tmp_path / "b", "screen_detection", "1.2", model_tarball(b"new model"))
 
     with pytest.raises(PublishRefused) as refused:
         publish(seaweedfs.client(), changed, destination)
@@ -109,14 +125,16 @@ def test_changed_content_with_same_version_is_refused(seaweedfs: S3Server, bucke
     message = str(refused.value)
     assert "screen_detection" in message and "`1.2`" in message
     assert "model_version.txt" in message
-    assert object_bytes(seaweedfs, destination) == b"old model"
+    assert object_bytes(seaweedfs, destination) == old_model
 
 
 def test_object_without_sha256_metadata_is_never_overwritten(
     seaweedfs: S3Server, bucket: str, tmp_path
 ):
-    tarball = write_tarball(tmp_path, "legacy", "1", b"rebuilt")
-    destination = destination_for(seaweedfs, tarball)
+    tarball = write_tarball(tmp_path, "legacy", "1", model_tarball(b"rebuilt"))
+    # A prefix of its own: the object copied by hand is no tarball, so publishing a tarball with
+    # member models beside it is refused (test_tarball_in_the_prefix_that_cannot_be_read...).
+    destination = destination_for(seaweedfs, tarball, prefix="copied-by-hand")
     seaweedfs.client().put_object(Bucket=bucket, Key=destination.key, Body=b"copied by hand")
 
     with pytest.raises(PublishRefused, match="no sha256 metadata"):
@@ -181,7 +199,10 @@ def race(
 
 
 def test_concurrent_publishes_of_same_bytes_upload_once(seaweedfs: S3Server, bucket, tmp_path):
-    tarballs = [write_tarball(tmp_path / str(i), "race_same", "1", b"identical") for i in range(2)]
+    tarballs = [
+        write_tarball(tmp_path / str(i), "race_same", "1", model_tarball(b"identical"))
+        for i in range(2)
+    ]
 
     results = race(seaweedfs, tarballs, "put_object")
 
@@ -191,7 +212,8 @@ def test_concurrent_publishes_of_same_bytes_upload_once(seaweedfs: S3Server, buc
 
 def test_concurrent_publishes_of_different_bytes_one_wins(seaweedfs: S3Server, bucket, tmp_path):
     tarballs = [
-        write_tarball(tmp_path / str(i), "race_diff", "1", f"build {i}".encode()) for i in range(2)
+        write_tarball(tmp_path / str(i), "race_diff", "1", model_tarball(f"build {i}".encode()))
+        for i in range(2)
     ]
 
     results = race(seaweedfs, tarballs, "put_object")
@@ -209,7 +231,8 @@ def test_concurrent_publishes_of_different_bytes_one_wins(seaweedfs: S3Server, b
 def test_concurrent_multipart_publishes_one_wins(seaweedfs: S3Server, bucket, tmp_path):
     size = 6 * MIB
     tarballs = [
-        write_tarball(tmp_path / str(i), "race_big", "1", bytes([i]) * size) for i in range(2)
+        write_tarball(tmp_path / str(i), "race_big", "1", model_tarball(bytes([i]) * size))
+        for i in range(2)
     ]
 
     results = race(seaweedfs, tarballs, "complete_multipart_upload", SMALL_PARTS)
@@ -226,7 +249,7 @@ def test_concurrent_multipart_publishes_one_wins(seaweedfs: S3Server, bucket, tm
 
 
 def test_large_tarball_goes_multipart_with_part_checksums(seaweedfs: S3Server, bucket, tmp_path):
-    content = os.urandom(12 * MIB + 123)
+    content = model_tarball(os.urandom(12 * MIB + 123))
     tarball = write_tarball(tmp_path, "big_cv_model", "3", content)
     destination = destination_for(seaweedfs, tarball)
     progress = io.StringIO()
@@ -246,7 +269,7 @@ def test_large_tarball_goes_multipart_with_part_checksums(seaweedfs: S3Server, b
 def test_wrong_credentials_fail_clearly_without_printing_secrets(
     seaweedfs: S3Server, bucket: str, tmp_path, monkeypatch, capsys
 ):
-    tarball = write_tarball(tmp_path, "secretive", "1", b"x")
+    tarball = write_tarball(tmp_path, "secretive", "1", model_tarball(b"x"))
     wrong_secret = "WRONG-secret-do-not-print-4242"
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweedfs.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", wrong_secret)
@@ -268,7 +291,7 @@ def test_wrong_credentials_fail_clearly_without_printing_secrets(
 
 
 def test_missing_bucket_fails_clearly(seaweedfs: S3Server, bucket: str, tmp_path):
-    tarball = write_tarball(tmp_path, "orphan", "1", b"x")
+    tarball = write_tarball(tmp_path, "orphan", "1", model_tarball(b"x"))
     destination = destination_for(seaweedfs, tarball, bucket="no-such-bucket")
 
     with pytest.raises(PublishFailed, match="Bucket `no-such-bucket` does not exist"):
@@ -280,7 +303,7 @@ def test_cli_reports_one_line_per_outcome(
 ):
     for name, value in seaweedfs.credentials_env().items():
         monkeypatch.setenv(name, value)
-    tarball = write_tarball(tmp_path, "cli_model", "7", b"cli bytes")
+    tarball = write_tarball(tmp_path, "cli_model", "7", model_tarball(b"cli bytes"))
     argv = [
         tarball.path,
         *("--model-name", "cli_model", "--artifact-version", "7", "--git-commit", "deadbeef"),
@@ -295,7 +318,7 @@ def test_cli_reports_one_line_per_outcome(
 
     lines = capsys.readouterr().out.splitlines()
     uri = f"s3://{bucket}/mme/cli_model_7.tar.gz"
-    assert lines[0] == f"uploaded: {uri} sha256={tarball.sha256} bytes_uploaded=9"
+    assert lines[0] == f"uploaded: {uri} sha256={tarball.sha256} bytes_uploaded={tarball.size}"
     assert lines[1] == f"already published: {uri} sha256={tarball.sha256} bytes_uploaded=0"
     assert lines[2].startswith(f"refused: Refused to overwrite {uri}")
 
@@ -315,7 +338,7 @@ def test_server_killed_mid_upload_leaves_nothing_and_rerun_succeeds(tmp_path):
     server = start_seaweedfs(tmp_path / "server")
     try:
         server.create_bucket(BUCKET)
-        content = os.urandom(11 * MIB)
+        content = model_tarball(os.urandom(11 * MIB))
         tarball = write_tarball(tmp_path, "interrupted", "1", content)
         destination = destination_for(server, tarball)
 
@@ -353,8 +376,9 @@ def ensemble_tarball(ensemble: str, members: list[str], weights: int = 0) -> byt
 
 
 def test_members_are_read_from_concatenated_gzip_members() -> None:
-    # `pants package` writes a tarball as several gzip members (write_tarball.py); tarfile's own
-    # `r|gz` stops after the first one, so the last member model would go unseen.
+    # `pants package` writes one gzip member (write_tarball.py), but wrote one per 1 MiB piece
+    # before, and a prefix may still hold such objects, or ones concatenated by hand: tarfile's
+    # own `r|gz` stops after the first member, so the last member model would go unseen.
     whole = gzip.decompress(ensemble_tarball("pipe", ["pipe_1.pre", "pipe_1.post"], weights=MIB))
     half = len(whole) // 2
     split = gzip.compress(whole[:half], compresslevel=1) + gzip.compress(whole[half:])
@@ -400,3 +424,54 @@ def test_hand_made_tarball_without_metadata_is_read_whole(
     )
     with pytest.raises(PublishRefused, match="`legacy_post` are also in s3://.*/legacy_1.tar.gz"):
         publish(seaweedfs.client(), tarball, destination)
+
+
+@pytest.mark.parametrize(
+    "name, cut, problem",
+    [
+        ("truncated", True, "it ends inside its gzip data: it is cut short"),
+        ("not_gzip", False, "its gzip data is not valid (Not a gzipped file"),
+    ],
+    ids=["truncated", "not_gzip"],
+)
+def test_tarball_in_the_prefix_that_cannot_be_read_is_refused(
+    seaweedfs: S3Server, bucket: str, tmp_path, name: str, cut: bool, problem: str
+):
+    # Uploaded by hand (no member-models metadata), so publish must read it: cut short, its
+    # member models after the cut are unknown; not a .tar.gz, none are known.
+    whole = ensemble_tarball("old_pipeline", ["old_pre", "old_post"], weights=MIB)
+    broken = whole[: len(whole) // 2] if cut else b"<html>an error page saved as a tarball</html>"
+    seaweedfs.client().put_object(Bucket=bucket, Key=f"{name}/old_1.tar.gz", Body=broken)
+    tarball = write_tarball(tmp_path, "new", "1", ensemble_tarball("new", ["old_post"]))
+    destination = Destination(
+        bucket=bucket,
+        key=f"{name}/new_1.tar.gz",
+        region=seaweedfs.region,
+        endpoint_url=seaweedfs.endpoint_url,
+    )
+
+    with pytest.raises(PublishRefused) as refused:
+        publish(seaweedfs.client(), tarball, destination)
+
+    message = str(refused.value)
+    assert message.startswith(
+        f"Refused to publish {destination.uri}: s3://{bucket}/{name}/old_1.tar.gz, a tarball of "
+        f"the same prefix, cannot be read: {problem}"
+    )
+    assert "delete it or upload it again whole" in message
+    assert not key_exists(seaweedfs, destination)
+
+
+def test_tarball_that_cannot_be_read_is_not_published(seaweedfs: S3Server, bucket: str, tmp_path):
+    whole = ensemble_tarball("pipe", ["pipe_9.pre", "pipe_9.post"], weights=MIB)
+    tarball = write_tarball(tmp_path, "pipe", "9", whole[: len(whole) // 2])
+    destination = destination_for(seaweedfs, tarball)
+
+    with pytest.raises(PublishRefused) as refused:
+        publish(seaweedfs.client(), tarball, destination)
+
+    assert str(refused.value).startswith(
+        f"Refused to publish {destination.uri}: {tarball.path} cannot be read as a tarball: it "
+        "ends inside its gzip data: it is cut short"
+    )
+    assert not key_exists(seaweedfs, destination)

@@ -11,7 +11,14 @@ from typing import Any
 from conftest import PackagedCheckout
 from standin import serving
 
-SCREEN_LABELS = {"no_screen", "phone_screen", "monitor_screen"}
+# The pipeline's own test cases: frames, and the LABEL and SCORE the pipeline must answer. Their
+# expected values were computed outside Triton from the three models' documented behaviour
+# (tools/make_example_cases.py: nearest-neighbour resize to 32x32 and ImageNet standardisation,
+# the network evaluated in float64 and cross-checked with onnxruntime, then the best class and
+# its score); running preprocessing/model.py, the ONNX network with onnxruntime 1.32 and
+# postprocessing/model.py on these frames gives the same labels and scores within 2e-7. One file
+# holds them for `./pants test` of the model and for this test.
+PIPELINE_CASES = "models/screen_detection/screen_detection_pipeline/tests/frames.json"
 
 
 def infer(port: str, model: str, inputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -25,22 +32,36 @@ def infer(port: str, model: str, inputs: list[dict[str, Any]]) -> dict[str, Any]
     return {output["name"]: output["data"] for output in result["outputs"]}
 
 
-def image_request() -> list[dict[str, Any]]:
-    height, width = 24, 40
-    pixels = [
-        (y * 7 + x * 3 + c * 11) % 256
-        for y in range(height)
-        for x in range(width)
-        for c in range(3)
-    ]
-    return [{"name": "IMAGE", "datatype": "UINT8", "shape": [height, width, 3], "data": pixels}]
+def flatten(data: Any) -> list[Any]:
+    """Nested lists in row-major order, as a KServe v2 JSON request carries a tensor."""
+    if isinstance(data, list):
+        return [element for item in data for element in flatten(item)]
+    return [data]
 
 
-def check_answers(port: str, models: set[str]) -> None:
+def check_pipeline_cases(port: str, checkout: Path) -> None:
+    """Each case of PIPELINE_CASES gets exactly its LABEL, and its SCORE within the file's
+    tolerance (as `./pants test` compares it: |got - expected| <= atol + rtol * |expected|)."""
+    document = json.loads((checkout / PIPELINE_CASES).read_text())
+    atol, rtol = document["tolerance"]["atol"], document["tolerance"]["rtol"]
+    assert atol <= 1e-5 and rtol <= 1e-4, "keep the pipeline's cases' tolerance tight"
+    assert document["cases"], f"{PIPELINE_CASES} has no cases"
+    for case in document["cases"]:
+        (image,) = case["inputs"]
+        inline_image = (image["name"], image["datatype"]) == ("IMAGE", "UINT8") and "data" in image
+        assert inline_image, f"{case['name']}: this test sends an inline UINT8 IMAGE only"
+        request = [{**image, "data": flatten(image["data"])}]
+        expected = {output["name"]: output["data"] for output in case["outputs"]}
+        outputs = infer(port, "screen_detection_pipeline", request)
+        assert outputs["LABEL"] == expected["LABEL"], case["name"]
+        (score,), (expected_score,) = outputs["SCORE"], expected["SCORE"]
+        close = abs(score - expected_score) <= atol + rtol * abs(expected_score)
+        assert close, f"{case['name']}: SCORE {score}, expected {expected_score}"
+
+
+def check_answers(port: str, models: set[str], checkout: Path) -> None:
     if "screen_detection_pipeline" in models:
-        outputs = infer(port, "screen_detection_pipeline", image_request())
-        assert outputs["LABEL"][0] in SCREEN_LABELS
-        assert 1 / 3 <= outputs["SCORE"][0] <= 1
+        check_pipeline_cases(port, checkout)
     if "text_normalizer" in models:
         text = [
             {"name": "TEXT", "datatype": "BYTES", "shape": [1, 1], "data": ["  Ｈéllo \t WORLD "]}
@@ -60,4 +81,4 @@ def test_stand_in_triton_serves_each_tarball(
             tar.extractall(repository)
         models = {p.name for p in repository.iterdir()}
         with serving(image, repository) as port:
-            check_answers(port, models)
+            check_answers(port, models, first.root)

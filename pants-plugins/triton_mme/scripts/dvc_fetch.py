@@ -235,8 +235,13 @@ def verify_directory(out: ExpectedOut, root: str, listing: list[dict[str, str]])
     return problems
 
 
-def verify_outs(pointer: str, outs: list[ExpectedOut], cache_dir: str, remote: str) -> None:
+def verify_outs(pointer: str, outs: list[ExpectedOut], cache_dir: str, remote: str) -> list[str]:
+    """Checks the md5 and size of every fetched file; returns the paths of the files checked.
+
+    A directory's files are those its `.dir` listing names, in sorted order. Any mismatch raises.
+    """
     problems: list[str] = []
+    checked: list[str] = []
     for out in outs:
         if out.is_directory:
             listing_path = os.path.join(cache_dir, object_path(out.md5) + ".dir")
@@ -248,10 +253,14 @@ def verify_outs(pointer: str, outs: list[ExpectedOut], cache_dir: str, remote: s
                     f"({object_path(out.md5)}.dir) fetched from {remote}: {e}"
                 )
             problems.extend(verify_directory(out, out.path, listing))
+            relpaths = sorted(entry["relpath"] for entry in listing)
+            checked.extend(f"{out.path}/{relpath}" for relpath in relpaths)
         else:
             problems.extend(verify_file(out, out.path))
+            checked.append(out.path)
     if problems:
         raise corrupt_objects_failure(pointer, remote, problems)
+    return checked
 
 
 def corrupt_objects_failure(pointer: str, remote: str, problems: list[str]) -> FetchFailure:
@@ -444,8 +453,11 @@ def fetch(request: dict[str, Any]) -> None:
     except Exception as e:
         failure = fetch_failure(pointer, outs, cache_dir, remote_text, dvc_log.problems, e)
         raise FetchFailure(scrub(str(failure), secrets))
-    verify_outs(pointer, outs, cache_dir, remote_text)
-    print(f"{pointer}: fetched {stats.get('fetched', 0)} object(s) from {remote_text}, verified.")
+    checked = verify_outs(pointer, outs, cache_dir, remote_text)
+    print(
+        f"{pointer}: fetched {stats.get('fetched', 0)} object(s) from {remote_text}, verified "
+        f"{len(checked)} file(s)."
+    )
 
 
 def main(argv: list[str]) -> int:

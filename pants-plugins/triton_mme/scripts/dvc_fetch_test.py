@@ -49,7 +49,10 @@ def write_directory(root: Path, files: dict[str, bytes]) -> tuple[ExpectedOut, P
 def test_matching_file_passes(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     Path("model.onnx").write_bytes(b"weights")
-    verify_outs("model.onnx.dvc", [file_out("model.onnx", b"weights")], "cache", "remote `r`")
+    checked = verify_outs(
+        "model.onnx.dvc", [file_out("model.onnx", b"weights")], "cache", "remote `r`"
+    )
+    assert checked == ["model.onnx"]
 
 
 def test_corrupt_file_names_pointer_md5s_and_remote(tmp_path: Path, monkeypatch) -> None:
@@ -75,7 +78,7 @@ def test_wrong_size_is_reported(tmp_path: Path, monkeypatch) -> None:
 def test_directory_is_checked_file_by_file(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     out, cache = write_directory(tmp_path, {"a.txt": b"a", "sub/b.txt": b"b"})
-    verify_outs("tok.dvc", [out], str(cache), "remote `r`")
+    assert verify_outs("tok.dvc", [out], str(cache), "remote `r`") == ["tok/a.txt", "tok/sub/b.txt"]
 
     (tmp_path / "tok" / "sub" / "b.txt").write_bytes(b"not b")
     (tmp_path / "tok" / "extra.txt").write_bytes(b"?")

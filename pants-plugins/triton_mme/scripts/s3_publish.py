@@ -18,7 +18,10 @@ Runs inside the boto3 PEX that `pants publish` builds (stdlib + boto3 only). The
   Triton has one model namespace. Each published object lists its member names in its
   `member-models` metadata; objects without it (hand-made, or older) are read whole as a
   stream, member names only, never written to disk: a member directory may come after
-  gigabytes of weights.
+  gigabytes of weights;
+- a tarball whose member models cannot be known is refused, never taken to have none: the one
+  to publish, or an object of the destination prefix that must be read (not a .tar.gz,
+  truncated, corrupt). An object that cannot be downloaded to the end fails the publish.
 
 Credentials come from the standard AWS chain (environment, profiles, web identity); this program
 never prints them.
@@ -113,11 +116,16 @@ class Outcome:
 
 
 class PublishRefused(Exception):
-    """The key holds different bytes: publishing would replace a published version."""
+    """Publishing would break a rule: replace a published version, give two tarballs of one
+    prefix the same member model, or publish beside a tarball whose member models are unknown."""
 
 
 class PublishFailed(Exception):
     """S3 could not be used (credentials, bucket, network) or did not accept the bytes."""
+
+
+class UnreadableTarball(Exception):
+    """Not a complete .tar.gz, so its member models are unknown; the message says what is wrong."""
 
 
 def sha256_of(path: str) -> str:
@@ -231,56 +239,117 @@ def resolve_existing(tarball: Tarball, destination: Destination, existing_sha256
 
 def member_models(stream: IO[bytes]) -> tuple[str, ...]:
     """The member model directories of a tarball read as a stream: every top-level directory but
-    the ensemble's (or, for a single model, none); what could be read when it is no tarball."""
+    the ensemble's (or, for a single model, none).
+
+    Raises UnreadableTarball unless the stream is one complete .tar.gz: gzip data whose CRCs and
+    lengths check out, holding a tar archive read up to its end-of-archive block. What could be
+    read of anything else says nothing about what it holds.
+    """
     directories: set[str] = set()
     ensembles: set[str] = set()
+    end_of_archive = b"\0" * tarfile.BLOCKSIZE
+    last_header = [b""]
+
+    class LastHeaderTarInfo(tarfile.TarInfo):
+        # tarfile ends its iteration quietly at any header block it cannot read (the end of a
+        # tar cut short, or data that is no header); only a block of zeros is the archive's end.
+        @classmethod
+        def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> LastHeaderTarInfo:
+            last_header[0] = bytes(buf)
+            return super().frombuf(buf, encoding, errors)
+
     try:
-        # `package` writes a tarball as several gzip members, which gzip reads and tarfile's own
-        # `r|gz` does not (it missed later member models, and spun for minutes on the example
-        # pipeline's 110 MB tarball): gzip decompresses, tarfile reads the plain stream.
-        with gzip.GzipFile(fileobj=stream, mode="rb") as plain, tarfile.open(
-            fileobj=cast(IO[bytes], plain), mode="r|", bufsize=MIB
-        ) as tar:
-            for member in tar:
-                top, _, rest = re.sub(r"^(\./)+", "", member.name).partition("/")
-                if not top or not (rest or member.isdir()):
-                    continue
-                directories.add(top)
-                if rest == "config.pbtxt" and member.isfile():
-                    config = tar.extractfile(member)
-                    text = config.read().decode("utf-8", "replace") if config else ""
-                    if declares_ensemble(text):
-                        ensembles.add(top)
-    except (tarfile.TarError, zlib.error, EOFError, OSError):
-        pass  # not a (complete) tarball: what was read is the answer
+        # gzip decompresses and tarfile reads the plain stream: gzip reads every member of a
+        # multi-member file, tarfile's own `r|gz` only the first. `package` now writes one gzip
+        # member (write_tarball.py), but earlier versions wrote one per 1 MiB piece, and some of
+        # those published objects without `member-models` metadata, so they are read here; so
+        # are objects concatenated by hand. For a single member, reading through gzip is the same.
+        with gzip.GzipFile(fileobj=stream, mode="rb") as plain:
+            with tarfile.open(
+                fileobj=cast(IO[bytes], plain),
+                mode="r|",
+                bufsize=MIB,
+                tarinfo=LastHeaderTarInfo,
+            ) as tar:
+                for member in tar:
+                    top, _, rest = re.sub(r"^(\./)+", "", member.name).partition("/")
+                    # `.` is the root of `tar -C model_dir .`, no model directory.
+                    if not top or top == "." or not (rest or member.isdir()):
+                        continue
+                    directories.add(top)
+                    if rest == "config.pbtxt" and member.isfile():
+                        config = tar.extractfile(member)
+                        text = config.read().decode("utf-8", "replace") if config else ""
+                        if declares_ensemble(text):
+                            ensembles.add(top)
+                if last_header[0] != end_of_archive:
+                    raise UnreadableTarball(
+                        f"its tar archive has no end-of-archive block at byte {tar.offset}, "
+                        "after its last readable member: it is cut short, or holds data that is "
+                        "no tar header"
+                    )
+            # gzip checks the CRC and length of what it decompressed at the end of the stream.
+            while plain.read(MIB):
+                pass
+    except EOFError as e:
+        raise UnreadableTarball(f"it ends inside its gzip data: it is cut short ({e})") from None
+    except (gzip.BadGzipFile, zlib.error) as e:
+        raise UnreadableTarball(f"its gzip data is not valid ({e})") from None
+    except tarfile.TarError as e:
+        raise UnreadableTarball(f"its tar archive is not valid ({e})") from None
     if len(directories) <= 1:
         return ()
     return tuple(sorted(directories - ensembles))
 
 
-def published_members(client: Any, bucket: str, key: str) -> tuple[str, ...]:
-    """The member models of the published object `key`, from its metadata or its content."""
-    head = client.head_object(Bucket=bucket, Key=key)
-    listed = head.get("Metadata", {}).get(MEMBERS_METADATA)
+def _listed_members(metadata: dict[str, str]) -> tuple[str, ...] | None:
+    """The `member-models` metadata, when it is a JSON list of names."""
+    listed = metadata.get(MEMBERS_METADATA)
+    try:
+        names = json.loads(listed) if listed is not None else None
+    except ValueError:
+        return None
+    if isinstance(names, list) and all(isinstance(name, str) for name in names):
+        return tuple(names)
+    return None
+
+
+def published_members(client: Any, destination: Destination, key: str) -> tuple[str, ...]:
+    """The member models of the published object `key` of `destination`'s bucket, from its
+    metadata or else its content.
+
+    Raises UnreadableTarball when its content is no complete .tar.gz, PublishFailed when it
+    cannot be downloaded to the end.
+    """
+    head = client.head_object(Bucket=destination.bucket, Key=key)
+    listed = _listed_members(head.get("Metadata", {}))
     if listed is not None:
-        try:
-            return tuple(json.loads(listed))
-        except ValueError:
-            pass
-    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        return listed
+    body = client.get_object(Bucket=destination.bucket, Key=key)["Body"]
     try:
         return member_models(body)
+    except (BotoCoreError, OSError) as e:
+        # Connection errors: those the gzip and tar data cause are UnreadableTarball.
+        raise PublishFailed(
+            f"Cannot publish {destination.uri}: reading s3://{destination.bucket}/{key} of the "
+            f"same prefix, to compare its member models with this tarball's, failed "
+            f"({type(e).__name__}: {e}). Nothing was uploaded; publish again."
+        ) from None
     finally:
         body.close()
 
 
 def check_member_collisions(
     client: Any, tarball: Tarball, destination: Destination, members: Iterable[str]
-) -> None:
-    """Refuse `tarball` when a tarball in the destination prefix holds a member of its names."""
+) -> list[str]:
+    """Refuse `tarball` when a tarball in the destination prefix holds a member of its names.
+
+    Returns the keys of the tarballs it compared with (none when `tarball` has no members).
+    """
     own = set(members)
     if not own:
-        return
+        return []
+    compared = []
     prefix = destination.key.rsplit("/", 1)[0] + "/" if "/" in destination.key else ""
     pages = client.get_paginator("list_objects_v2").paginate(
         Bucket=destination.bucket, Prefix=prefix, Delimiter="/"
@@ -291,7 +360,19 @@ def check_member_collisions(
                 key = listed["Key"]
                 if key == destination.key or not key.endswith(".tar.gz"):
                     continue
-                shared = sorted(own & set(published_members(client, destination.bucket, key)))
+                try:
+                    theirs = published_members(client, destination, key)
+                except UnreadableTarball as e:
+                    raise PublishRefused(
+                        f"Refused to publish {destination.uri}: s3://{destination.bucket}/{key}, "
+                        f"a tarball of the same prefix, cannot be read: {e}. Its member models "
+                        "are unknown, so nothing shows that this tarball's differ from them (one "
+                        "SageMaker instance may load both, and Triton keeps one model "
+                        "namespace). If that object is a broken upload, delete it or upload it "
+                        "again whole; if it is no model tarball, move it out of the prefix "
+                        "(SageMaker could not load it either). Then publish again."
+                    ) from None
+                shared = sorted(own & set(theirs))
                 if shared:
                     raise PublishRefused(
                         f"Refused to publish {destination.uri}: its member model(s) "
@@ -301,10 +382,12 @@ def check_member_collisions(
                         "Rebuild it with `pants package` (an ensemble's members are named after "
                         "their artifact), or rename the member model."
                     )
+                compared.append(key)
     except ClientError as e:
         raise explain(e, destination, "Cannot list the prefix of") from None
     except BotoCoreError as e:
         raise explain(e, destination, "Cannot list the prefix of") from None
+    return compared
 
 
 def object_metadata(
@@ -449,8 +532,16 @@ def publish(
     if existing is not None:
         return resolve_existing(tarball, destination, existing)
 
-    with open(tarball.path, "rb") as stream:
-        members = member_models(stream)
+    try:
+        with open(tarball.path, "rb") as stream:
+            members = member_models(stream)
+    except UnreadableTarball as e:
+        raise PublishRefused(
+            f"Refused to publish {destination.uri}: {tarball.path} cannot be read as a tarball: "
+            f"{e}. Its member models, which must not collide with those of the other tarballs "
+            "of the prefix, are unknown. Package the model again (`pants package`) and publish "
+            "what it writes."
+        ) from None
     check_member_collisions(client, tarball, destination, members)
     multipart = tarball.size > transfer.multipart_threshold
     metadata = object_metadata(tarball, git_commit, members)

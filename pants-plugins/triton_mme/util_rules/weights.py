@@ -197,18 +197,23 @@ def check_sources_match_weights(
     pointers: Iterable[DvcPointer],
     fetched_files: Mapping[str, FileDigest],
     source_files: Mapping[str, FileDigest],
-) -> None:
+) -> list[str]:
     """Fails if a file of the model's own sources sits where fetched weights go, with other bytes.
 
     Both mappings go from build-root-relative paths to file digests. A byte-identical source file
     is fine: that is the workspace copy `dvc add` or `dvc checkout` leaves beside its pointer.
+    Returns those identical copies (sorted); source files no pointer tracks are not in it.
     """
+    identical = []
     for pointer in pointers:
         for out in pointer.outs:
             out_path = pointer.out_path(out)
             for source_path, source_digest in source_files.items():
                 tracked = source_path == out_path or source_path.startswith(out_path + "/")
-                if not tracked or fetched_files.get(source_path) == source_digest:
+                if not tracked:
+                    continue
+                if fetched_files.get(source_path) == source_digest:
+                    identical.append(source_path)
                     continue
                 raise WeightsError(
                     f"{source_path} is a file of the model and also tracked by {pointer.path}, "
@@ -217,6 +222,7 @@ def check_sources_match_weights(
                     f"back the tracked version, run `dvc checkout {pointer.path}`. If git tracks "
                     f"the file, `git rm --cached {source_path}`: DVC tracks it."
                 )
+    return sorted(identical)
 
 
 def _remote_urls(config_text: str) -> tuple[str | None, dict[str, str]]:

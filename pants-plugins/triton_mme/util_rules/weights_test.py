@@ -115,11 +115,13 @@ def pointer(path: str, *out_paths: str) -> DvcPointer:
 
 
 def test_identical_workspace_copy_of_weights_is_no_collision() -> None:
-    check_sources_match_weights(
+    identical = check_sources_match_weights(
         [pointer("m/1/model.onnx.dvc", "model.onnx")],
         fetched_files={"m/1/model.onnx": digest(1)},
         source_files={"m/1/model.onnx": digest(1), "m/1/model.py": digest(2)},
     )
+    # The workspace copy was compared with the fetched weights; model.py is no weights file.
+    assert identical == ["m/1/model.onnx"]
 
 
 def test_source_file_differing_from_tracked_weights_is_an_error() -> None:

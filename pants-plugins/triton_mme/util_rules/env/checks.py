@@ -34,8 +34,11 @@ def execution_env_path(config: ModelConfigFile) -> str | None:
 
 def check_env_declared(
     model: Address, config_path: str, archive_path: str | None, env: Address | None
-) -> None:
-    """A python model has both an env target and `EXECUTION_ENV_PATH`, or neither."""
+) -> bool:
+    """A python model has both an env target and `EXECUTION_ENV_PATH`, or neither.
+
+    Returns whether the model ships an env (both are set); raises when only one is.
+    """
     if archive_path and env is None:
         raise EnvCheckError(
             f"{config_path} sets {EXECUTION_ENV_PATH}, but {model} has no env: add a "
@@ -47,6 +50,7 @@ def check_env_declared(
             f"{model} uses the env {env}, but {config_path} does not tell Triton to load it. Add "
             f"this line to {config_path}:\n\n    {EXECUTION_ENV_LINE}\n"
         )
+    return env is not None
 
 
 def stub_python_of(image: str, image_python_versions: Mapping[str, str]) -> str | None:
@@ -57,11 +61,15 @@ def stub_python_of(image: str, image_python_versions: Mapping[str, str]) -> str 
 
 def check_stub_python(
     env: Address, env_python: str, image: str, image_python_versions: Mapping[str, str]
-) -> None:
-    """The env's Python must be the one of the image's python backend stub."""
+) -> str | None:
+    """The env's Python must be the one of the image's python backend stub.
+
+    Returns the stub's Python version the env matched, or None when `image_python_versions` does
+    not know the image (nothing to check against); raises when they differ.
+    """
     stub = stub_python_of(image, image_python_versions)
     if stub is None or stub == env_python:
-        return
+        return stub
     raise EnvCheckError(
         f"{env} is a Python {env_python} env, but the python backend stub of the Triton image "
         f"{image} is Python {stub} ([triton].image_python_versions), so Triton could not load "

@@ -59,8 +59,8 @@ def test_env_target_without_env_path_names_the_line_to_add() -> None:
 
 
 def test_both_or_neither_is_fine() -> None:
-    check_env_declared(MODEL, CONFIG, "python_env.tar.gz", ENV)
-    check_env_declared(MODEL, CONFIG, None, None)
+    assert check_env_declared(MODEL, CONFIG, "python_env.tar.gz", ENV) is True
+    assert check_env_declared(MODEL, CONFIG, None, None) is False
 
 
 def test_stub_version_by_reference_or_repository() -> None:
@@ -77,5 +77,7 @@ def test_stub_version_mismatch_is_an_error() -> None:
     message = str(e.value)
     assert "Python 3.11 env" in message and "stub" in message and "Python 3.12" in message
     assert 'Set python="3.12"' in message
-    check_stub_python(ENV, "3.12", "nvcr.io/nvidia/tritonserver:25.01-py3", versions)
-    check_stub_python(ENV, "3.11", "unknown-image:1", versions)
+    matched = check_stub_python(ENV, "3.12", "nvcr.io/nvidia/tritonserver:25.01-py3", versions)
+    assert matched == "3.12"
+    # An image `image_python_versions` does not know is not checked: nothing to compare with.
+    assert check_stub_python(ENV, "3.11", "unknown-image:1", versions) is None

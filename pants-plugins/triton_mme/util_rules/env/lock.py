@@ -205,13 +205,15 @@ def parse_lock(path: str, text: bytes) -> EnvLock:
         ) from e
 
 
-def check_lock_is_current(lock: EnvLock, inputs: EnvInputs, address: Address) -> None:
+def check_lock_is_current(lock: EnvLock, inputs: EnvInputs, address: Address) -> str:
+    """Returns the inputs hash the lock was written for, when it is the env's current one."""
     if lock.inputs_hash != inputs.hash:
         raise StaleLockError(
             f"{lock.path} is out of date: the env's python, conda_specs, channels or "
             f"requirements changed since it was written. Run `{lock_command(address)}` and "
             "commit the new lock."
         )
+    return lock.inputs_hash
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ def test_requirements_comments_do_not_count() -> None:
 )
 def test_a_changed_input_makes_the_lock_stale(change: dict) -> None:
     lock = parse_lock("models/detector/python_env/python_env.lock", lock_text(inputs().hash))
-    check_lock_is_current(lock, inputs(), ENV)
+    assert check_lock_is_current(lock, inputs(), ENV) == inputs().hash
     with pytest.raises(StaleLockError) as e:
         check_lock_is_current(lock, inputs(**change), ENV)
     assert "python_env.lock is out of date" in str(e.value)
