@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 # tests/ for the helpers; pants-plugins/ for the local MME, which runs on this sys.path.
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "pants-plugins")]
 
+from checkout import stop_pantsd  # noqa: E402
 from local_mme_process import LocalMme  # noqa: E402
 from pants_repo import copy_pants_repo  # noqa: E402
 from standin import ImageUnavailable, available_image  # noqa: E402
@@ -248,7 +249,7 @@ def main() -> None:
                 )
                 endpoint["auto"] = endpoint_times(docker, image, work / "pants-auto.tar.gz", work)
         finally:
-            speed.stop_pantsd(root)
+            stop_pantsd(root)
 
     reference = next(row for row in rows if row[0] == "`tar -c \\| gzip -6`")
     gzip_seconds = reference[2] or 1.0

@@ -41,10 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from checkout import copy_checkout, run_pants  # noqa: E402
+from checkout import copy_checkout, run_pants, stop_pantsd  # noqa: E402
 from pants_repo import containers_created  # noqa: E402
 from standin import docker  # noqa: E402
-from triton_test_speed import stop_pantsd  # noqa: E402 # pants: no-infer-dep
 
 FAMILY = Path("models/screen_detection")  # 4 models: pre, inferencer (ONNX, DVC), post, pipeline
 SINGLE = Path("models/text_normalizer")  # 1 python model
@@ -146,7 +145,7 @@ class Bench:
 
     def pants(self, *args: str) -> float:
         start = time.monotonic()
-        result = run_pants(self.root, *args, pantsd=True, separate_stderr=True)
+        result = run_pants(self.root, *args, separate_stderr=True)
         if result.returncode != 0:
             sys.exit(f"./pants {' '.join(args)} failed:\n{result.stderr[-5000:]}")
         return time.monotonic() - start

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +30,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from checkout import run_pants  # noqa: E402
+from checkout import run_pants, stop_pantsd  # noqa: E402
 from pants_repo import containers_created, copy_pants_repo  # noqa: E402
 
 CONFIG = """\
@@ -104,7 +102,7 @@ def write_fixtures(root: Path, models: int, share_server: bool) -> int:
 
 
 def pants(root: Path, *args: str) -> subprocess.CompletedProcess:
-    result = run_pants(root, *args, pantsd=True, separate_stderr=True)
+    result = run_pants(root, *args, separate_stderr=True)
     if result.returncode != 0:
         sys.exit(f"./pants {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -120,14 +118,6 @@ def pants_test(root: Path, label: str) -> tuple[float, int, float]:
         float(s) for s in re.findall(r"succeeded in ([0-9.]+)s\.?$", result.stderr, re.MULTILINE)
     )
     return elapsed, containers_created(label, start), batch_seconds
-
-
-def stop_pantsd(root: Path) -> None:
-    for pid_file in root.glob(".pids/*/pantsd/pid"):
-        try:
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-        except (ValueError, ProcessLookupError):
-            pass
 
 
 def main() -> None:
