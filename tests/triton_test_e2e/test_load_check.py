@@ -20,7 +20,7 @@ from textwrap import dedent
 
 import onnx
 from onnx import TensorProto, helper
-from pants_repo import Repo, copy_pants_repo
+from pants_repo import Repo, shared_pants_repo
 from ports import free_port
 from standin import docker
 
@@ -174,7 +174,7 @@ def load_errors_in_standin(repo: Repo, names: list[str]) -> dict[str, str | None
 
 
 def test_onnx_mismatches_fail_lint_package_and_the_standin(tmp_path: Path) -> None:
-    repo = copy_pants_repo(tmp_path)
+    repo = shared_pants_repo(tmp_path)
     write_onnx_fixtures(repo)
 
     # The config rules only: the fixtures are not in the canonical layout of `fmt`.
@@ -198,7 +198,7 @@ def test_onnx_mismatches_fail_lint_package_and_the_standin(tmp_path: Path) -> No
 
 
 def test_a_model_without_tests_that_cannot_load_fails_the_run(tmp_path: Path) -> None:
-    repo = copy_pants_repo(tmp_path)
+    repo = shared_pants_repo(tmp_path)
     repo.write(
         {
             "fixtures/raises/BUILD": "triton_model()",

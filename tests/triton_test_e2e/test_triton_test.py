@@ -17,7 +17,7 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-from pants_repo import Repo, copy_pants_repo
+from pants_repo import Repo, shared_pants_repo
 
 ADD_ONE_CONFIG = dedent(
     """\
@@ -155,7 +155,7 @@ BAD_MODELS = {
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
-    return copy_pants_repo(tmp_path)
+    return shared_pants_repo(tmp_path)
 
 
 def test_passing_models_share_one_server_and_rerun_is_cached(repo: Repo) -> None:
