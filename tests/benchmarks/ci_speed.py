@@ -3,7 +3,7 @@
 
 Not part of CI. Run from the repository root, as root on a machine like CI's:
 
-    python3 tests/benchmarks/test_command.py [--warm-runs 1]
+    python3 tests/benchmarks/ci_speed.py [--warm-runs 1]
 
 It clones this checkout's HEAD into a temporary directory and runs `CI=true bash .ci/run` there
 with HOME pointing at an empty directory: Pants' caches, the ./pants bootstrap (its venv and the
