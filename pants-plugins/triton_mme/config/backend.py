@@ -133,9 +133,9 @@ def complete_backend_fields(
         ):
             if after and not before:
                 filled[key] = (
-                    f"Triton's core, from {found[-1]}"
+                    f"filled in by Triton's core, from the file {found[-1]}"
                     if found
-                    else f"Triton's core, from `{_set_fields(config)}`"
+                    else f"filled in by Triton's core, from `{_set_fields(config)}`"
                 )
         return BackendFields(platform, backend, filename, decided_by, FrozenDict(filled))
 
@@ -207,7 +207,7 @@ def complete_backend_fields(
                 config.path, _no_backend_message(model_name, config, folder), line=_line(config)
             )
         backend = model_name.split(".", 1)[1]
-        reason = f"Triton's core, from the model name `{model_name}`"
+        reason = f"filled in by Triton's core, from the model name `{model_name}`"
         return BackendFields(
             "",
             backend,

@@ -153,9 +153,10 @@ def complete_from_graph(
         return config, [
             ModelConfigError(
                 config.path,
-                f"config.pbtxt lists no {missing}, so Triton's onnxruntime backend completes it "
-                f'from the graph ({graph.path}), whose {kind} "{tensor.name}" is a '
-                f"{tensor.kind}, not a tensor: it serves tensors only.",
+                f"Triton's onnxruntime backend refuses this model: config.pbtxt lists no "
+                f"{missing}, so the backend completes it from the graph ({graph.path}), whose "
+                f'{kind} "{tensor.name}" is a {tensor.kind}, not a tensor: it serves tensors '
+                "only.",
             )
         ]
     filled: dict[str, str] = {}
@@ -201,10 +202,10 @@ def complete_from_graph(
     inputs, outputs = config.inputs, config.outputs
     if complete_inputs:
         inputs = _fill(completed.input, graph.inputs, max_batch_size, graph.path)
-        filled["input"] = f"the graph {graph.path}: config.pbtxt lists no inputs"
+        filled["input"] = f"taken from the graph {graph.path} by Triton's onnxruntime backend"
     if complete_outputs:
         outputs = _fill(completed.output, graph.outputs, max_batch_size, graph.path)
-        filled["output"] = f"the graph {graph.path}: config.pbtxt lists no outputs"
+        filled["output"] = f"taken from the graph {graph.path} by Triton's onnxruntime backend"
     return (
         dataclasses.replace(
             config,

@@ -173,9 +173,9 @@ def test_graph_tensors_that_are_not_tensors() -> None:
     completed, problems = complete_from_graph(config, sequence)
     assert completed is config
     assert [str(p) for p in problems] == [
-        "models/m/config.pbtxt: config.pbtxt lists no outputs, so Triton's onnxruntime backend "
-        'completes it from the graph (1/model.onnx), whose output "Y" is a sequence, not a '
-        "tensor: it serves tensors only."
+        "models/m/config.pbtxt: Triton's onnxruntime backend refuses this model: config.pbtxt "
+        "lists no outputs, so the backend completes it from the graph (1/model.onnx), whose "
+        'output "Y" is a sequence, not a tensor: it serves tensors only.'
     ]
 
 
