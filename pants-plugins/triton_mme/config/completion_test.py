@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from textwrap import dedent
 
-from google.protobuf import text_format
+import pytest
+from google.protobuf import json_format, text_format
 from triton_mme.config.backend import complete_backend_fields
 from triton_mme.config.completion import ServedVersion, complete_from_graph, serve_version
 from triton_mme.config.onnx_graph import OnnxGraph, OnnxTensor
-from triton_mme.config.parse import Completion, ModelConfigFile, parse_model_config
+from triton_mme.config.parse import Completion, ModelConfigFile, TensorSpec, parse_model_config
+from triton_mme.config.tensors import data_type_name
+from triton_mme.proto import model_config_pb2
 
 INT32, INT8, FLOAT, BOOL = 6, 3, 1, 9
 
@@ -221,3 +226,55 @@ def test_ensembles_are_served_as_written() -> None:
     other = parse_model_config("models/t/config.pbtxt", 'platform: "tensorrt_plan"\n')
     fields = complete_backend_fields(other, "t", ())
     assert serve_version(other, model_name="t", fields=fields, version=1).config.completion is None
+
+
+# The cases the stand-in image's onnxruntime backend is checked against too
+# (tests/standin_backend/): both complete each config from the same graph alike.
+CASES_FILE = "pants-plugins/triton_mme/config/testdata/onnx_auto_complete.json"
+
+
+def _cases() -> list[dict]:
+    return list(json.loads(Path(CASES_FILE).read_text())["cases"])
+
+
+def _graph_of(case: dict) -> OnnxGraph:
+    def tensors(key: str) -> tuple[OnnxTensor, ...]:
+        return tuple(
+            OnnxTensor(
+                name, "tensor", elem_type, tuple(d if isinstance(d, int) else -1 for d in dims)
+            )
+            for name, elem_type, dims in case["graph"][key]
+        )
+
+    return OnnxGraph("1/model.onnx", tensors("inputs"), (), tensors("outputs"))
+
+
+def _tensors(specs: tuple[TensorSpec, ...]) -> list[dict]:
+    return [
+        {
+            "name": s.name,
+            "data_type": data_type_name(s.data_type),
+            "dims": list(s.dims),
+            **({"reshape": {"shape": list(s.reshape)}} if s.reshape is not None else {}),
+        }
+        for s in specs
+    ]
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda case: case["name"])
+def test_the_onnx_auto_complete_cases(case: dict) -> None:
+    empty = model_config_pb2.ModelConfig()  # type: ignore[attr-defined]
+    message = json_format.ParseDict({"name": "net", **case["config"]}, empty)
+    config = parse_model_config("models/net/config.pbtxt", text_format.MessageToString(message))
+    completed, problems = complete_from_graph(config, _graph_of(case))
+    if "error" in case:
+        (problem,) = problems
+        assert case["error"] in str(problem)
+        return
+    assert problems == []
+    assert {
+        "max_batch_size": completed.max_batch_size,
+        "dynamic_batching": completed.message.HasField("dynamic_batching"),
+        "input": _tensors(completed.inputs),
+        "output": _tensors(completed.outputs),
+    } == case["completed"]
