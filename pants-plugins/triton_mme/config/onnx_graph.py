@@ -18,7 +18,6 @@ from triton_mme.config.errors import ModelConfigError
 from triton_mme.config.parse import ModelConfigFile
 from triton_mme.config.tensors import data_type_name, format_shape
 
-ONNX_PLATFORM = "onnxruntime_onnx"
 ONNX_BACKEND = "onnxruntime"
 ONNX_FILE_NAME = "model.onnx"
 
@@ -99,15 +98,6 @@ class OnnxGraph:
             return tuple(OnnxTensor.from_json(t) for t in data[key])
 
         return cls(path, tensors("inputs"), tensors("overridable"), tensors("outputs"))
-
-
-def serves_onnx(config: Any) -> bool:
-    """Whether Triton's onnxruntime backend serves this model."""
-    return bool(config.platform == ONNX_PLATFORM or config.backend == ONNX_BACKEND)
-
-
-def onnx_file_name(config: Any) -> str:
-    return str(config.default_model_filename or ONNX_FILE_NAME)
 
 
 def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
