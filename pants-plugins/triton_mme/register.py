@@ -17,6 +17,7 @@ from triton_mme.goals import (
     record_outputs,
     run,
     run_endpoint,
+    served_config,
     tailor,
     test,
 )
@@ -78,6 +79,7 @@ def rules() -> Iterable[Rule | UnionRule]:
         *triton_server.rules(),
         *test.rules(),
         *record_outputs.rules(),
+        *served_config.rules(),
         *CondaSubsystem.rules(),
         *tool.rules(),
         *env_channel.rules(),

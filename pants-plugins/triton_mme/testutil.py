@@ -1,4 +1,5 @@
-"""Helpers for the plugin's RuleRunner tests: small model configs, and the local `pex` tool."""
+"""Helpers for the plugin's RuleRunner tests: small model configs, ONNX files, and the local
+`pex` tool."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import glob
 import hashlib
 import os
 from textwrap import dedent
+from typing import Sequence, Union
 
 PEX_VERSION = "v2.1.137"
 
@@ -61,3 +63,51 @@ def local_pex_cli_options() -> list[str] | None:
         f"--pex-cli-known-versions=['{PEX_VERSION}|linux_x86_64|{digest}|{len(content)}']",
         f"--pex-cli-url-template=file://{path}",
     ]
+
+
+# --- ONNX files, written without the `onnx` package (the plugin's resolve does not have it) ---
+
+FLOAT, INT64 = 1, 7  # ONNX TensorProto.DataType
+Dim = Union[int, str, None]  # a size, a symbolic name (dim_param), or unknown
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _field(number: int, value: Union[int, str, bytes]) -> bytes:
+    """One protobuf field: a varint for an int, length-delimited for text and messages."""
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    data = value.encode() if isinstance(value, str) else value
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def _value_info(name: str, elem_type: int, dims: Sequence[Dim]) -> bytes:
+    shape = b"".join(
+        _field(1, b"" if d is None else _field(1, d) if isinstance(d, int) else _field(2, d))
+        for d in dims
+    )
+    tensor_type = _field(1, elem_type) + _field(2, shape)
+    return _field(1, name) + _field(2, _field(1, tensor_type))
+
+
+def onnx_model_bytes(
+    inputs: Sequence[tuple[str, int, Sequence[Dim]]],
+    outputs: Sequence[tuple[str, int, Sequence[Dim]]],
+    *,
+    ir_version: int = 8,
+    opset: int = 13,
+) -> bytes:
+    """A serialized ONNX `ModelProto` whose graph has these inputs and outputs (name, element
+    type, dims) and no nodes: what the `[onnx-graph]` tool reads of a model, nothing more."""
+    graph = _field(2, "g")
+    graph += b"".join(_field(11, _value_info(*tensor)) for tensor in inputs)
+    graph += b"".join(_field(12, _value_info(*tensor)) for tensor in outputs)
+    opset_import = _field(1, "") + _field(2, opset)
+    return _field(1, ir_version) + _field(8, opset_import) + _field(7, graph)

@@ -12,9 +12,19 @@ are compared with what the onnxruntime session reports (graph inputs that are no
 overridable initializers, graph outputs) by count, name, data type and shape, with the batch
 dimension checked against ``max_batch_size``, and with Triton's own messages.
 
-Differences from the real backend: no GPU or TensorRT execution providers, no config
-auto-complete (the config must list its inputs and outputs), and requests are run one by one
-(a dynamic batcher still works, it only brings no speed-up). Supported config parameters:
+Like the real backend it auto-completes a config that lists no inputs (nor batch inputs) or no
+outputs (``ModelState::AutoCompleteConfig``, ``AutoCompleteMaxBatch`` and ``AutoCompleteIO``):
+``auto_complete_config`` takes the missing ones from the session, sets ``max_batch_size`` to
+Triton's default-max-batch-size (4) when every input and output has a variable first dimension
+and the config sets none, turns on dynamic batching for a ``max_batch_size`` above 1 without a
+scheduler, and refuses a model that cannot batch with a non-zero ``max_batch_size``. The Pants
+plugin's static completion (``config/completion.py``) does the same from the graph; a test
+compares the two on the same graphs (``tests/standin_backend/``).
+
+Differences from the real backend: no GPU or TensorRT execution providers, the default max
+batch size is always 4 (``--backend-config=default-max-batch-size`` is not read), completed
+tensors keep the session's order (the real backend's is a hash map's), and requests are run one
+by one (a dynamic batcher still works, it only brings no speed-up). Supported config parameters:
 ``intra_op_thread_count`` and ``inter_op_thread_count``.
 """
 
@@ -46,16 +56,19 @@ class _TensorSpec:
         self.batched: bool = max_batch_size > 0
 
 
-def _model_path(args: dict[str, str], config: dict[str, Any]) -> str:
+def _onnx_file(version_dir: str, config: dict[str, Any], who: str) -> str:
     filename = config.get("default_model_filename") or "model.onnx"
-    path = os.path.join(args["model_repository"], args["model_version"], filename)
+    path = os.path.join(version_dir, filename)
     if os.path.isdir(path):  # The real backend also accepts a directory holding model.onnx.
         path = os.path.join(path, "model.onnx")
     if not os.path.isfile(path):
-        raise pb_utils.TritonModelException(
-            f"unable to find '{path}' for model instance '{args['model_instance_name']}'"
-        )
+        raise pb_utils.TritonModelException(f"unable to find '{path}' for {who}")
     return path
+
+
+def _model_path(args: dict[str, str], config: dict[str, Any]) -> str:
+    version_dir = os.path.join(args["model_repository"], args["model_version"])
+    return _onnx_file(version_dir, config, f"model instance '{args['model_instance_name']}'")
 
 
 def _int_parameter(config: dict[str, Any], key: str) -> int | None:
@@ -98,6 +111,62 @@ _SEQUENCE_CONTROLS = (
 
 class LoadError(Exception):
     """The model is refused at load, with the real onnxruntime backend's message."""
+
+
+# Triton's `default-max-batch-size` backend setting (core's src/backend_model.cc), which the
+# real backend gives a model that can batch and whose config sets no max_batch_size.
+DEFAULT_MAX_BATCH_SIZE = 4
+# The session's type string -> the config data type (`OnnxDataTypeToModelConfigDataType`).
+_CONFIG_TYPES = {ort_type: config_type for config_type, ort_type in _ORT_TYPES.items()}
+
+
+def _complete_io(
+    infos: dict[str, tuple[str, list[int]]], max_batch: int
+) -> list[dict[str, Any]]:
+    """`AutoCompleteIO`: each tensor without the batch dimension; a scalar as dims [1], with an
+    empty reshape when the model batches."""
+    tensors = []
+    for name, (model_type, model_dims) in infos.items():
+        dims = model_dims[1:] if max_batch > 0 else list(model_dims)
+        io: dict[str, Any] = {"name": name, "data_type": _CONFIG_TYPES.get(model_type, "TYPE_INVALID")}
+        if not dims:
+            dims = [1]
+            if max_batch > 0:
+                io["reshape"] = {"shape": []}
+        io["dims"] = dims
+        tensors.append(io)
+    return tensors
+
+
+def complete_config(
+    config: dict[str, Any],
+    inputs: dict[str, tuple[str, list[int]]],
+    outputs: dict[str, tuple[str, list[int]]],
+    default_max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+) -> None:
+    """Completes `config` in place as the real backend's `AutoCompleteConfig` does, from the
+    session's inputs and outputs (`_tensor_infos`); raises LoadError where it refuses."""
+    listed_inputs = len(config.get("input") or []) + len(config.get("batch_input") or [])
+    listed_outputs = len(config.get("output") or [])
+    if listed_inputs and listed_outputs:
+        return  # "skipping model configuration auto-complete ...: inputs and outputs already specified"
+    batchable = all(dims and dims[0] == -1 for _, dims in (*inputs.values(), *outputs.values()))
+    max_batch = int(config.get("max_batch_size", 0))
+    if batchable:
+        if max_batch == 0:
+            max_batch = default_max_batch_size
+            config["max_batch_size"] = max_batch
+        if max_batch > 1 and "sequence_batching" not in config and "dynamic_batching" not in config:
+            config["dynamic_batching"] = {}
+    elif max_batch != 0:
+        raise LoadError(
+            f"autofill failed for model '{config.get('name', '')}': model does not support "
+            "batching while non-zero max_batch_size is specified"
+        )
+    if not listed_inputs:
+        config["input"] = _complete_io(inputs, max_batch)
+    if not listed_outputs:
+        config["output"] = _complete_io(outputs, max_batch)
 
 
 def _shape(dims: list[int]) -> str:
@@ -278,6 +347,24 @@ def check_config_against_session(model: str, config: dict[str, Any], session: An
 class TritonPythonModel:
     """Runs one ONNX model with an onnxruntime InferenceSession on CPU."""
 
+    @staticmethod
+    def auto_complete_config(auto_complete_model_config: Any) -> Any:
+        """Triton calls this at load (unless `--disable-auto-complete-config`), in the version's
+        folder (`pb_utils.get_model_dir()`), before `initialize`."""
+        config = auto_complete_model_config.as_dict()  # the config itself, completed in place
+        if (config.get("input") or config.get("batch_input")) and config.get("output"):
+            return auto_complete_model_config
+        name = config.get("name", "")
+        path = _onnx_file(pb_utils.get_model_dir(), config, f"model '{name}'")
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        try:
+            complete_config(
+                config, _tensor_infos(session.get_inputs()), _tensor_infos(session.get_outputs())
+            )
+        except LoadError as e:
+            raise pb_utils.TritonModelException(str(e)) from None
+        return auto_complete_model_config
+
     def initialize(self, args: dict[str, str]) -> None:
         config = json.loads(args["model_config"])
         self.model_name: str = args["model_name"]
@@ -286,8 +373,8 @@ class TritonPythonModel:
         self.outputs = [_TensorSpec(c, max_batch_size) for c in config.get("output", [])]
         if not self.outputs:
             raise pb_utils.TritonModelException(
-                f"model '{self.model_name}': the stand-in onnxruntime backend needs the outputs"
-                " listed in config.pbtxt (it does not auto-complete configs)"
+                f"model '{self.model_name}': config.pbtxt lists no outputs and nothing completed "
+                "them (does Triton run with --disable-auto-complete-config?)"
             )
 
         options = ort.SessionOptions()

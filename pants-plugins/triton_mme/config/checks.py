@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
+from triton_mme.config.backend import check_backend
 from triton_mme.config.batching import check_batching
 from triton_mme.config.ensemble import (
     ENSEMBLE_TARGET_ALIAS,
@@ -22,18 +25,32 @@ from triton_mme.scripts.config_platform import ENSEMBLE_PLATFORM
 
 
 def check_model_directory(
-    config: ModelConfigFile, *, model_name: str, target_alias: str, listing: ModelDirectoryListing
+    config: ModelConfigFile,
+    *,
+    model_name: str,
+    target_alias: str,
+    listing: ModelDirectoryListing,
+    served: Sequence[ModelConfigFile] = (),
 ) -> list[ModelConfigError]:
     """Checks one model directory on its own: every rule that its config and files decide.
+
+    `served` are the configs Triton serves, one per loaded version (`config/completion.py`):
+    Triton's core checks the inputs and outputs on those, after the backend completed them, and
+    the rest on config.pbtxt before. Without them, the file is checked as written.
 
     An ensemble's steps need the step models' configs too: see `ensemble.check_ensemble_steps`.
     """
     errors = check_target(config, model_name=model_name, target_alias=target_alias)
+    errors.extend(check_backend(config, model_name, listing.shipped, listing.tracked))
     errors.extend(check_version_folders(config, listing.folders))
     errors.extend(check_label_files(config, listing.files))
     errors.extend(check_model(config))
-    errors.extend(check_tensors(config))
-    errors.extend(check_batch_tensors(config))
+    seen: set[str] = set()
+    for each in served or (config,):
+        for error in (*check_tensors(each), *check_batch_tensors(each)):
+            if str(error) not in seen:  # Versions completed alike fail alike.
+                seen.add(str(error))
+                errors.append(error)
     errors.extend(check_batching(config))
     if config.is_ensemble:
         errors.extend(check_ensemble_fields(config))

@@ -3,7 +3,9 @@ from __future__ import annotations
 from textwrap import dedent
 
 import pytest
+from triton_mme.config.backend import complete_backend_fields
 from triton_mme.config.checks import check_model_directory
+from triton_mme.config.completion import serve_version
 from triton_mme.config.ensemble import EnsembleMembers, check_ensemble_steps, shapes_compatible
 from triton_mme.config.errors import ModelConfigError
 from triton_mme.config.files import ModelDirectoryListing
@@ -417,3 +419,125 @@ ADD_SUB = dedent(
 )
 def test_valid_configs_are_never_refused(name: str, text: str) -> None:
     assert directory_errors(text, name=name) == []
+
+
+# Triton's qa cases (triton-inference-server/server qa/L0_model_config/): config.pbtxt texts
+# copied from autofill_noplatform_success/python/<case>/config.pbtxt; the qa's test.sh puts
+# qa/python_models/auto_complete/model.py (its `auto_complete_config` adds INPUT0, INPUT1,
+# OUTPUT0 and OUTPUT1, FP32 [4], and sets max_batch_size 0) in `1/`.
+QA_INCOMPLETE_OUTPUT = dedent(
+    """\
+    name: "incomplete_output"
+
+    output [
+      {
+        name: "OUTPUT0"
+        data_type: TYPE_FP32
+      },
+      {
+        name: "OUTPUT1"
+        dims: [ 4 ]
+      }
+    ]
+    """
+)
+QA_INCOMPLETE_INPUT = dedent(
+    """\
+    name: "incomplete_input"
+    input [
+      {
+        name: "INPUT1"
+        data_type: TYPE_FP32
+        dims: [ 4 ]
+      }
+    ]
+    """
+)
+QA_AUTO_COMPLETE_MODEL = dedent(
+    """\
+    class TritonPythonModel:
+        @staticmethod
+        def auto_complete_config(auto_complete_model_config):
+            input0 = {"name": "INPUT0", "data_type": "TYPE_FP32", "dims": [4]}
+            input1 = {"name": "INPUT1", "data_type": "TYPE_FP32", "dims": [4]}
+            output0 = {"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": [4]}
+            output1 = {"name": "OUTPUT1", "data_type": "TYPE_FP32", "dims": [4]}
+
+            auto_complete_model_config.set_max_batch_size(0)
+            auto_complete_model_config.add_input(input0)
+            auto_complete_model_config.add_input(input1)
+            auto_complete_model_config.add_output(output0)
+            auto_complete_model_config.add_output(output1)
+
+            return auto_complete_model_config
+    """
+)
+NO_AUTO_COMPLETE_MODEL = (
+    "class TritonPythonModel:\n    def execute(self, requests):\n        return []\n"
+)
+
+
+def served_directory_errors(text: str, *, name: str, model_py: str) -> list[str]:
+    """The checks of a python model directory (`1/model.py`) on the config Triton serves."""
+    path = f"models/{name}/config.pbtxt"
+    config = parse(text, path)
+    listing = ModelDirectoryListing(
+        folders=("1",), files=("config.pbtxt",), shipped=("1/model.py",)
+    )
+    fields = complete_backend_fields(config, name, listing.shipped)
+    served = serve_version(
+        config,
+        model_name=name,
+        fields=fields,
+        version=1,
+        model_py=(f"models/{name}/1/model.py", model_py),
+    )
+    return [
+        str(e)
+        for e in check_model_directory(
+            config,
+            model_name=name,
+            target_alias="triton_model",
+            listing=listing,
+            served=[served.config],
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("incomplete_output", QA_INCOMPLETE_OUTPUT),
+        ("incomplete_input", QA_INCOMPLETE_INPUT),
+        ("empty_config", ""),  # autofill_noplatform_success/python/empty_config: an empty file
+    ],
+)
+def test_triton_qa_python_auto_complete_is_accepted(name: str, text: str) -> None:
+    assert served_directory_errors(text, name=name, model_py=QA_AUTO_COMPLETE_MODEL) == []
+
+
+def test_without_auto_complete_config_the_file_is_refused_as_before() -> None:
+    errors = served_directory_errors(
+        QA_INCOMPLETE_OUTPUT, name="incomplete_output", model_py=NO_AUTO_COMPLETE_MODEL
+    )
+    assert errors == [
+        "models/incomplete_output/config.pbtxt:4: output `OUTPUT0` has no `dims`: add them, "
+        "without the batch dimension (a scalar is `dims: [1]`, with `reshape: { shape: [] }` "
+        "when max_batch_size > 0).",
+        "models/incomplete_output/config.pbtxt:8: output `OUTPUT1` has no `data_type`: add one, "
+        "e.g. `data_type: TYPE_FP32`.",
+    ]
+    # As the parsed file alone, which is what the checks saw before.
+    assert directory_errors(QA_INCOMPLETE_OUTPUT, name="incomplete_output") == errors
+
+
+def test_a_python_model_without_auto_complete_config_serves_its_max_batch_size() -> None:
+    # No max_batch_size in the file, and nothing that could set it: Triton serves 0, and
+    # refuses a scalar reshape there.
+    text = (
+        'backend: "python"\n'
+        'input [{ name: "X", data_type: TYPE_FP32, dims: [1], reshape: { shape: [] } }]\n'
+    )
+    (message,) = served_directory_errors(text, name="m", model_py=NO_AUTO_COMPLETE_MODEL)
+    assert "has an empty `reshape` in a model with max_batch_size 0" in message
+    assert served_directory_errors(text, name="m", model_py=QA_AUTO_COMPLETE_MODEL) == []

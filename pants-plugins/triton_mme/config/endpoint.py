@@ -6,12 +6,17 @@ doesn't support models with decoupled transaction policy" (`SageMakerMMEHandleIn
 triton-inference-server/server `src/sagemaker_server.cc`). An ensemble is decoupled whenever a
 step it runs is (Triton derives it and ignores what the ensemble's own config says), so a
 pipeline with a decoupled step cannot be invoked either.
+
+A model never runs on the endpoint under its source name: SageMaker registers a tarball's model
+under its TargetModel, and an ensemble's members ship renamed `<artifact>.<member>`. So a custom
+backend that Triton would take from the model name's `.<backend>` suffix cannot be relied on.
 """
 
 from __future__ import annotations
 
 from typing import Mapping
 
+from triton_mme.config.backend import BackendFields
 from triton_mme.config.errors import ModelConfigError
 from triton_mme.config.parse import ModelConfigFile
 
@@ -71,5 +76,25 @@ def check_invocable(
             "SageMaker front end answers one HTTP response per request and refuses them). Make "
             "those models send one response per request and drop their `decoupled: true`.",
             line=config.line("ensemble_scheduling"),
+        )
+    ]
+
+
+def check_backend_from_name(
+    config: ModelConfigFile, fields: BackendFields | None
+) -> list[ModelConfigError]:
+    """A backend taken from the model name does not survive packaging (see the docstring)."""
+    if fields is None or fields.decided_by != "the model name":
+        return []
+    return [
+        ModelConfigError(
+            config.path,
+            f"Triton takes this model's backend, `{fields.backend}`, from the model name's "
+            "suffix (config.pbtxt names none), but on the endpoint the model never runs under "
+            "that name: SageMaker registers a tarball's model under its TargetModel "
+            "(`<model_name>_<version>.tar.gz`), and an ensemble's members ship as "
+            "`<artifact>.<member>`, from which Triton would read another backend. Set "
+            f'`backend: "{fields.backend}"` in config.pbtxt.',
+            line=config.line("name") or 1,
         )
     ]

@@ -43,3 +43,23 @@ def test_an_ensemble_running_a_decoupled_step_is_refused() -> None:
 def test_an_ensemble_calling_itself_or_unknown_models_terminates() -> None:
     looping = ensemble("loop", "loop", "missing")
     assert decoupled_members(looping, {"loop": looping}) == []
+
+
+def test_a_backend_from_the_model_name_does_not_survive_packaging() -> None:
+    from triton_mme.config.backend import complete_backend_fields
+    from triton_mme.config.endpoint import check_backend_from_name
+
+    # Triton's qa case autofill_noplatform_success/custom/empty_config.identity: Triton accepts
+    # it (backend `identity`), but not under the names the endpoint serves it by.
+    config = parse_model_config("models/empty_config.identity/config.pbtxt", "")
+    fields = complete_backend_fields(config, "empty_config.identity", ())
+    assert [str(e) for e in check_backend_from_name(config, fields)] == [
+        "models/empty_config.identity/config.pbtxt:1: Triton takes this model's backend, "
+        "`identity`, from the model name's suffix (config.pbtxt names none), but on the "
+        "endpoint the model never runs under that name: SageMaker registers a tarball's model "
+        "under its TargetModel (`<model_name>_<version>.tar.gz`), and an ensemble's members "
+        "ship as `<artifact>.<member>`, from which Triton would read another backend. Set "
+        '`backend: "identity"` in config.pbtxt.'
+    ]
+    named = parse_model_config("models/x.identity/config.pbtxt", 'backend: "identity"\n')
+    assert check_backend_from_name(named, complete_backend_fields(named, "x.identity", ())) == []

@@ -4,11 +4,13 @@ between steps (Triton core's `ValidateEnsembleSchedulingConfig` and `ValidateEns
 
 from __future__ import annotations
 
+import dataclasses
+import posixpath
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from triton_mme.config.errors import ModelConfigError, did_you_mean
-from triton_mme.config.parse import EnsembleStep, MapEntry, ModelConfigFile
+from triton_mme.config.parse import EnsembleStep, MapEntry, ModelConfigFile, TensorSpec
 from triton_mme.config.tensors import data_type_name, format_shape
 
 MODEL_TARGET_ALIAS = "triton_model"
@@ -67,17 +69,74 @@ class _Tensor:
     """A tensor flowing through an ensemble: who writes it, its dtype and full shape."""
 
     origin: str
-    data_type: int  # -1: written by a step whose model is unknown (reported already)
-    shape: tuple[int, ...]
+    # -1: unknown (written by a step whose model is unknown, which is reported already, or left
+    # to the model's auto_complete_config).
+    data_type: int
+    shape: tuple[int, ...] | None  # None: unknown (left to the model's auto_complete_config)
 
 
 @dataclass(frozen=True)
 class EnsembleMembers:
-    """What an ensemble's checks know of its step models, by model name."""
+    """What an ensemble's checks know of its step models, by model name.
 
-    configs: Mapping[str, ModelConfigFile]
+    A step model's config is the one Triton serves (`config/completion.py`) when the caller
+    knows it, else the parsed file: then a model that lists no inputs (or no outputs) is taken
+    to leave them to its backend, and they are not checked.
+    """
+
+    configs: Mapping[str, ModelConfigFile]  # the version a step without a pinned version calls
     versions: Mapping[str, tuple[int, ...]]  # the versions each step model loads
     known_model_names: tuple[str, ...] = ()
+    # Each loaded version's config, for steps that pin a version (versions may be completed from
+    # different graphs).
+    version_configs: Mapping[str, Mapping[int, ModelConfigFile]] = dataclasses.field(
+        default_factory=dict
+    )
+
+    def config_for(self, step: EnsembleStep) -> ModelConfigFile | None:
+        if step.model_version > 0:
+            pinned = self.version_configs.get(step.model_name, {}).get(step.model_version)
+            if pinned is not None:
+                return pinned
+        return self.configs.get(step.model_name)
+
+
+def _member_tensor(origin: str, member: ModelConfigFile, kind: str, spec: TensorSpec) -> _Tensor:
+    """A step model's tensor as the ensemble sees it; what auto_complete_config may still fill
+    in is unknown."""
+    open_ = member.is_open(kind)
+    data_type = -1 if open_ and spec.data_type == 0 else spec.data_type
+    unknown_shape = (open_ and not spec.dims) or member.is_open("max_batch_size")
+    shape = None if unknown_shape else full_shape(spec.dims, member.max_batch_size)
+    return _Tensor(origin, data_type, shape)
+
+
+def _from_graph(member: ModelConfigFile, spec: TensorSpec) -> str:
+    """ "; graph: models/net/1/model.onnx" for a tensor Triton takes from the graph."""
+    if not spec.from_graph:
+        return ""
+    return f"; graph: {posixpath.join(posixpath.dirname(member.path), spec.from_graph)}"
+
+
+def _graph_note(member: ModelConfigFile, spec: TensorSpec) -> str:
+    """ " (the graph's, which config.pbtxt leaves to Triton; graph: ...)" for a graph's tensor."""
+    if not spec.from_graph:
+        return ""
+    return f" (the graph's, which config.pbtxt leaves to Triton{_from_graph(member, spec)})"
+
+
+def _tensor_names(member: ModelConfigFile, kind: str, specs: Iterable[TensorSpec]) -> str:
+    """The names of a step model's inputs or outputs, saying when they are the graph's."""
+    specs = sorted(specs, key=lambda s: s.name)
+    if not specs:
+        return "none"
+    if not specs[0].from_graph:
+        return ", ".join(s.name for s in specs)
+    plural = "s" if len(specs) > 1 else ""
+    return (
+        f"the graph's {kind}{plural} {', '.join(f'`{s.name}`' for s in specs)}, which "
+        f"config.pbtxt leaves to Triton{_from_graph(member, specs[0])}"
+    )
 
 
 def check_ensemble_steps(
@@ -130,7 +189,7 @@ def _check_step(
                         entry.line,
                     )
                 )
-    member = members.configs.get(step.model_name)
+    member = members.config_for(step)
     if step.model_name and member is None:
         errors.append(
             error(unknown_model_message(step.where, step.model_name, members.known_model_names))
@@ -138,7 +197,19 @@ def _check_step(
     if member is None:
         return errors
     batch = config.max_batch_size
-    if member.max_batch_size != 0 and member.max_batch_size < batch:
+    filled = member.completion.filled.get("max_batch_size") if member.completion else None
+    if member.is_open("max_batch_size"):
+        pass  # auto_complete_config may raise it.
+    elif filled and member.max_batch_size < batch:
+        errors.append(
+            error(
+                f"{step.where}: model `{step.model_name}` has max_batch_size "
+                f"{member.max_batch_size} ({filled}), smaller than the ensemble's {batch}: set "
+                f"`max_batch_size: {batch}` (or more) in the model's config.pbtxt, or lower the "
+                "ensemble's."
+            )
+        )
+    elif member.max_batch_size != 0 and member.max_batch_size < batch:
         errors.append(
             error(
                 f"{step.where}: model `{step.model_name}` has max_batch_size "
@@ -168,19 +239,22 @@ def _written_tensors(
     }
     inputs = set(tensors)
     for step in config.steps:
-        member = members.configs.get(step.model_name)
+        member = members.config_for(step)
         outputs = {t.name: t for t in member.outputs} if member else {}
+        # A parsed config without outputs leaves them to its backend.
+        unknown = member is None or (member.completion is None and not outputs)
         for entry in sorted(step.output_map, key=lambda e: e.key):
-            if member is None or not outputs:  # Unknown, or left to auto_complete_config.
-                tensors.setdefault(entry.value, _Tensor(step.where, -1, ()))
+            if unknown or (entry.key not in outputs and member and member.is_open("output")):
+                tensors.setdefault(entry.value, _Tensor(step.where, -1, None))
                 continue
+            assert member is not None
             if entry.key not in outputs:
                 errors.append(
                     ModelConfigError(
                         config.path,
                         f"{step.where}: output_map key `{entry.key}` is not an output of model "
                         f"`{step.model_name}` (its outputs: "
-                        f"{', '.join(sorted(outputs)) or 'none'})."
+                        f"{_tensor_names(member, 'output', outputs.values())})."
                         + did_you_mean(entry.key, outputs),
                         line=entry.line,
                     )
@@ -203,11 +277,8 @@ def _written_tensors(
                 )
                 continue
             spec = outputs[entry.key]
-            tensors[entry.value] = _Tensor(
-                f"{step.where} output `{entry.key}`",
-                spec.data_type,
-                full_shape(spec.dims, member.max_batch_size),
-            )
+            origin = f"{step.where} output `{entry.key}`{_graph_note(member, spec)}"
+            tensors[entry.value] = _member_tensor(origin, member, "output", spec)
     return tensors
 
 
@@ -217,19 +288,23 @@ def _check_step_inputs(
     members: EnsembleMembers,
     tensors: Mapping[str, _Tensor],
 ) -> list[ModelConfigError]:
-    member = members.configs.get(step.model_name)
-    if member is None or not member.inputs:  # Unknown, or left to auto_complete_config.
+    member = members.config_for(step)
+    # Unknown, or a parsed config without inputs, which leaves them to its backend.
+    if member is None or (member.completion is None and not member.inputs):
         return []
     errors = []
     inputs = {t.name: t for t in member.inputs}
     where = f"step {step.index + 1} (`{step.model_name}`)"
     for entry in sorted(step.input_map, key=lambda e: e.key):
+        if entry.key not in inputs and member.is_open("input"):
+            continue  # auto_complete_config may add it.
         if entry.key not in inputs:
             errors.append(
                 ModelConfigError(
                     config.path,
                     f"{where}: input_map key `{entry.key}` is not an input of model "
-                    f"`{step.model_name}` (its inputs: {', '.join(sorted(inputs)) or 'none'})."
+                    f"`{step.model_name}` (its inputs: "
+                    f"{_tensor_names(member, 'input', inputs.values())})."
                     f"{did_you_mean(entry.key, inputs)}",
                     line=entry.line,
                 )
@@ -252,18 +327,24 @@ def _check_step_inputs(
             _mismatches(
                 config.path,
                 entry.line,
-                f"{where}: input `{entry.key}` of `{step.model_name}` reads `{entry.value}`",
+                f"{where}: input `{entry.key}` of `{step.model_name}`{_graph_note(member, spec)} "
+                f"reads `{entry.value}`",
                 source,
-                _Tensor("", spec.data_type, full_shape(spec.dims, member.max_batch_size)),
+                _member_tensor("", member, "input", spec),
             )
         )
     mapped = step.inputs()
     errors.extend(
         ModelConfigError(
             config.path,
-            f"{where}: required input `{name}` of model `{step.model_name}` is not in the "
-            f'step\'s input_map: add `input_map {{ key: "{name}" value: "<tensor>" }}` (or mark '
-            "the input `optional: true` in the model's config).",
+            f"{where}: required input `{name}` of model `{step.model_name}`"
+            f"{_graph_note(member, spec)} is not in the step's input_map: add "
+            f'`input_map {{ key: "{name}" value: "<tensor>" }}`'
+            + (
+                "."
+                if spec.from_graph
+                else " (or mark the input `optional: true` in the model's config)."
+            ),
             line=step.line,
         )
         for name, spec in sorted(inputs.items())
@@ -317,7 +398,7 @@ def _mismatches(
     if source.data_type < 0:  # Written by a step whose model is unknown (reported already).
         return []
     errors = []
-    if source.data_type != target.data_type:
+    if target.data_type >= 0 and source.data_type != target.data_type:
         errors.append(
             ModelConfigError(
                 path,
@@ -327,7 +408,11 @@ def _mismatches(
                 line=line,
             )
         )
-    if not shapes_compatible(source.shape, target.shape):
+    if (
+        source.shape is not None
+        and target.shape is not None
+        and not shapes_compatible(source.shape, target.shape)
+    ):
         errors.append(
             ModelConfigError(
                 path,
@@ -370,7 +455,7 @@ def _check_data_flow(config: ModelConfigFile, members: EnsembleMembers) -> list[
             sources = {labels[e.value] for e in step.input_map}
             if len(sources) > 1:
                 errors.append(_decoupled_error(config, f"{step.where} reads", step.line))
-            member = members.configs.get(step.model_name)
+            member = members.config_for(step)
             label = step.index + 1 if member and member.decoupled else min(sources, default=0)
             labels.update((entry.value, label) for entry in step.output_map)
     for step in pending:

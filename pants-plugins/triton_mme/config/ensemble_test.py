@@ -151,3 +151,100 @@ def test_find_cycle() -> None:
 def test_step_model_whose_tensors_come_from_auto_complete_config() -> None:
     auto = parse_model_config("models/a/config.pbtxt", 'backend: "python"\n')
     assert errors(ensemble(step("a", "X", "T") + ",\n" + step("b", "T", "Y")), a=auto) == []
+
+
+def onnx_member(name: str, text: str = "") -> ModelConfigFile:
+    """A model that leaves its tensors to Triton, completed from a graph with input `x` (FLOAT,
+    [batch, 4]) and output `fc6_1` (FLOAT, [batch, 2])."""
+    from triton_mme.config.backend import complete_backend_fields
+    from triton_mme.config.completion import serve_version
+    from triton_mme.config.onnx_graph import OnnxGraph, OnnxTensor
+
+    config = parse_model_config(f"models/{name}/config.pbtxt", text)
+    graph = OnnxGraph(
+        "1/model.onnx",
+        (OnnxTensor("x", "tensor", 1, (-1, 4)),),
+        (),
+        (OnnxTensor("fc6_1", "tensor", 1, (-1, 2)),),
+    )
+    fields = complete_backend_fields(config, name, ("1/model.onnx",))
+    return serve_version(config, model_name=name, fields=fields, version=1, graph=graph).config
+
+
+def net_ensemble(out_key: str = "fc6_1", in_key: str = "x", batch: int = 4, dims: str = "2") -> str:
+    return (
+        f'platform: "ensemble"\nmax_batch_size: {batch}\n'
+        'input [{ name: "X", data_type: TYPE_FP32, dims: [4] }]\n'
+        f'output [{{ name: "Y", data_type: TYPE_FP32, dims: [{dims}] }}]\n'
+        f'ensemble_scheduling {{ step [{{ model_name: "net" input_map {{ key: "{in_key}", '
+        f'value: "X" }} output_map {{ key: "{out_key}", value: "Y" }} }}] }}\n'
+    )
+
+
+def test_a_step_over_a_model_completed_from_its_graph() -> None:
+    net = onnx_member("net")
+    assert errors(net_ensemble(), net=net) == []
+    assert errors(net_ensemble(out_key="fc6"), net=net) == [
+        f"{PATH}:5: step 1 (`net`): output_map key `fc6` is not an output of model `net` (its "
+        "outputs: the graph's output `fc6_1`, which config.pbtxt leaves to Triton; graph: "
+        "models/net/1/model.onnx). Did you mean `fc6_1`?",
+        f"{PATH}:4: ensemble output `Y` is not written by any step: map a step output to it "
+        '(`output_map { key: "<output>" value: "Y" }`).',
+    ]
+    assert errors(net_ensemble(in_key="X"), net=net) == [
+        f"{PATH}:5: step 1 (`net`): input_map key `X` is not an input of model `net` (its "
+        "inputs: the graph's input `x`, which config.pbtxt leaves to Triton; graph: "
+        "models/net/1/model.onnx).",
+        f"{PATH}:5: step 1 (`net`): required input `x` of model `net` (the graph's, which "
+        "config.pbtxt leaves to Triton; graph: models/net/1/model.onnx) is not in the step's "
+        'input_map: add `input_map { key: "x" value: "<tensor>" }`.',
+    ]
+
+
+def test_dtypes_shapes_and_batch_size_of_a_completed_model() -> None:
+    net = onnx_member("net")
+    assert errors(net_ensemble(dims="3"), net=net) == [
+        f"{PATH}:4: ensemble output `Y`: shape mismatch: step 1 (`net`) output `fc6_1` (the "
+        "graph's, which config.pbtxt leaves to Triton; graph: models/net/1/model.onnx) has shape "
+        "[-1, 2], but [-1, 3] is expected (shapes include the batch dimension -1 when "
+        "max_batch_size > 0; -1 matches any size). Make the dims agree."
+    ]
+    assert errors(net_ensemble(batch=8), net=net) == [
+        f"{PATH}:5: step 1 (`net`): model `net` has max_batch_size 4 (filled in by Triton's "
+        "onnxruntime backend: config.pbtxt sets no max_batch_size and every input and output of "
+        "the graph 1/model.onnx has a variable first dimension, so it takes Triton's "
+        "default-max-batch-size, 4), smaller than the ensemble's 8: set `max_batch_size: 8` (or "
+        "more) in the model's config.pbtxt, or lower the ensemble's."
+    ]
+    assert errors(net_ensemble(batch=8), net=onnx_member("net", "max_batch_size: 8\n")) == []
+
+
+def test_what_auto_complete_config_may_add_is_not_refused() -> None:
+    from triton_mme.config.completion import leave_to_auto_complete
+    from triton_mme.config.auto_complete import AutoCompleteMethod
+
+    # The step model lists one input without dims and no outputs; model.py's
+    # auto_complete_config may add `IN2`, `OUT` and raise max_batch_size.
+    listed = parse_model_config(
+        "models/a/config.pbtxt",
+        'backend: "python"\ninput [{ name: "IN", data_type: TYPE_FP32 }]\n',
+    )
+    auto = leave_to_auto_complete(listed, AutoCompleteMethod("models/a/1/model.py", 3))
+    text = ensemble(
+        '{ model_name: "a" input_map [{ key: "IN", value: "X" }, { key: "IN2", value: "X" }] '
+        'output_map { key: "OUT", value: "Y" } }'
+    )
+    assert errors(text, a=auto) == []
+    # Without auto_complete_config, the file is all there is.
+    plain = leave_to_auto_complete(listed, None)
+    assert errors(text, a=plain) == [
+        f"{PATH}:6: step 1 (`a`): output_map key `OUT` is not an output of model `a` (its "
+        "outputs: none).",
+        f"{PATH}:6: step 1 (`a`): input `IN` of `a` reads `X`: shape mismatch: ensemble input "
+        "has shape [-1, 4], but [] is expected (shapes include the batch dimension -1 when "
+        "max_batch_size > 0; -1 matches any size). Make the dims agree.",
+        f"{PATH}:6: step 1 (`a`): input_map key `IN2` is not an input of model `a` (its inputs: "
+        "IN). Did you mean `IN`?",
+        f"{PATH}:4: ensemble output `Y` is not written by any step: map a step output to it "
+        '(`output_map { key: "<output>" value: "Y" }`).',
+    ]

@@ -12,8 +12,8 @@ import posixpath
 from dataclasses import dataclass
 from typing import Iterable
 
+from triton_mme.config.backend import BackendFields, NoBackendError, complete_backend_fields
 from triton_mme.config.errors import ModelConfigError
-from triton_mme.config.model import FILENAME_BACKENDS, PLATFORM_BACKENDS
 from triton_mme.config.parse import ModelConfigFile
 
 
@@ -25,6 +25,8 @@ class ModelDirectoryListing:
     files: tuple[str, ...]  # its files on disk beside config.pbtxt
     shipped: tuple[str, ...]  # files the model's directory gets (`1/model.py`, `labels.txt`)
     on_disk: tuple[str, ...] = ()  # files on disk in its version folders (`1/model.py`)
+    # Shipped paths that DVC pointers fill in (`1/model.onnx`): each may be a file or a folder.
+    tracked: tuple[str, ...] = ()
 
 
 def version_numbers(folders: Iterable[str]) -> tuple[int, ...]:
@@ -95,13 +97,23 @@ def check_version_folders(
     return errors
 
 
-def model_file_names(config: ModelConfigFile) -> tuple[str, ...] | None:
+def model_file_names(
+    config: ModelConfigFile, fields: BackendFields | None = None
+) -> tuple[str, ...] | None:
     """The files each loaded version folder needs, or None when the config alone cannot tell
-    (an ensemble, a custom backend, TensorRT engines per GPU)."""
+    (an ensemble, a custom backend, TensorRT engines per GPU, no backend at all).
+
+    `fields` are the backend fields Triton completes (`config/backend.py`); without them, those
+    the config itself decides.
+    """
     if config.is_ensemble or config.message.cc_model_filenames:
         return None
-    platform, configured = config.platform, config.default_model_filename
-    backend = config.backend or PLATFORM_BACKENDS.get(platform) or FILENAME_BACKENDS.get(configured)
+    if fields is None:
+        try:
+            fields = complete_backend_fields(config, config.name, ())
+        except NoBackendError:
+            return None
+    platform, backend, configured = fields.platform, fields.backend, fields.default_model_filename
     defaults = {
         "tensorflow": "model.savedmodel" if platform.endswith("savedmodel") else "model.graphdef",
         "tensorrt": "model.plan",
@@ -122,7 +134,11 @@ def check_model_files(
     config: ModelConfigFile, listing: ModelDirectoryListing
 ) -> list[ModelConfigError]:
     """Each version folder Triton loads holds the file its backend loads."""
-    names = model_file_names(config)
+    try:
+        fields = complete_backend_fields(config, config.name, listing.shipped, listing.tracked)
+    except NoBackendError:
+        return []  # `check_backend` says why.
+    names = model_file_names(config, fields)
     if names is None:
         return []
     directory = posixpath.dirname(config.path) or "."
@@ -146,7 +162,7 @@ def check_model_files(
                 ModelConfigError(
                     config.path,
                     f"{where} {reason}. Triton loads it from version {version} of this model"
-                    f"{_because(config, name)}.",
+                    f"{_because(config, fields)}.",
                 )
             )
     return errors
@@ -159,12 +175,20 @@ def _parents(path: str) -> Iterable[str]:
         parent = posixpath.dirname(parent)
 
 
-def _because(config: ModelConfigFile, name: str) -> str:
+def _because(config: ModelConfigFile, fields: BackendFields) -> str:
     if config.default_model_filename:
         return f' (`default_model_filename: "{config.default_model_filename}"`)'
     if config.platform:
         return f' (`platform: "{config.platform}"`)'
-    return f' (`backend: "{config.backend}"`)' if config.backend else ""
+    if config.backend:
+        return f' (`backend: "{config.backend}"`)'
+    if fields.from_file:
+        directory = posixpath.dirname(config.path) or "."
+        return (
+            f" (config.pbtxt names no backend: Triton takes the {fields.backend} backend from "
+            f"`{directory}/{fields.from_file}`, in the first version folder)"
+        )
+    return ""
 
 
 def check_label_files(config: ModelConfigFile, file_names: Iterable[str]) -> list[ModelConfigError]:

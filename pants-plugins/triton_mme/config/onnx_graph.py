@@ -18,7 +18,6 @@ from triton_mme.config.errors import ModelConfigError
 from triton_mme.config.parse import ModelConfigFile
 from triton_mme.config.tensors import data_type_name, format_shape
 
-ONNX_PLATFORM = "onnxruntime_onnx"
 ONNX_BACKEND = "onnxruntime"
 ONNX_FILE_NAME = "model.onnx"
 
@@ -60,6 +59,11 @@ _ONNX_TYPE_NAMES = {
 }
 
 
+def config_data_type(elem_type: int) -> str | None:
+    """The config data type (`TYPE_FP32`) of an ONNX element type, None when Triton has none."""
+    return _CONFIG_TYPES.get(elem_type)
+
+
 @dataclass(frozen=True)
 class OnnxTensor:
     """A graph input or output as onnxruntime reports it (see scripts/onnx_graph.py)."""
@@ -96,15 +100,6 @@ class OnnxGraph:
         return cls(path, tensors("inputs"), tensors("overridable"), tensors("outputs"))
 
 
-def serves_onnx(config: Any) -> bool:
-    """Whether Triton's onnxruntime backend serves this model."""
-    return bool(config.platform == ONNX_PLATFORM or config.backend == ONNX_BACKEND)
-
-
-def onnx_file_name(config: Any) -> str:
-    return str(config.default_model_filename or ONNX_FILE_NAME)
-
-
 def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
     by_lower = {c.lower(): c for c in candidates}
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
@@ -123,12 +118,19 @@ def _config_dims(tensor: Any) -> tuple[str, tuple[int, ...]]:
 
 
 def shape_problem(
-    what: str, tensor: Any, graph_tensor: OnnxTensor, max_batch_size: int, *, exact: bool
+    what: str,
+    tensor: Any,
+    graph_tensor: OnnxTensor,
+    max_batch_size: int,
+    *,
+    exact: bool,
+    batch_reason: str = "",
 ) -> str | None:
     """Why Triton refuses the tensor's dims against the graph's (`CompareDimsSupported`).
 
     Inputs (`exact=False`) accept any size where the graph's dim is dynamic; outputs must match
-    dim for dim, -1 included.
+    dim for dim, -1 included. `batch_reason` says where a max_batch_size config.pbtxt does not
+    set comes from.
     """
     field, dims = _config_dims(tensor)
     model = graph_tensor.dims or ()
@@ -155,7 +157,11 @@ def shape_problem(
     wanted = model[1:] if batched else model
     batch_note = (
         f", which is {format_shape(full)} with the batch dimension Triton adds "
-        "(max_batch_size > 0)"
+        + (
+            f"(max_batch_size {max_batch_size}, {batch_reason})"
+            if batch_reason
+            else "(max_batch_size > 0)"
+        )
         if batched
         else ""
     )
@@ -190,7 +196,9 @@ def _non_input_names(config: Any) -> set[str]:
     return names
 
 
-def _input_problems(config: Any, graph: OnnxGraph) -> Iterable[tuple[str, str | None]]:
+def _input_problems(
+    config: Any, graph: OnnxGraph, batch_reason: str
+) -> Iterable[tuple[str, str | None]]:
     """(message, tensor name for the line) of each input problem."""
     required = {t.name: t for t in graph.inputs}
     overridable = {t.name: t for t in graph.overridable}
@@ -240,7 +248,9 @@ def _input_problems(config: Any, graph: OnnxGraph) -> Iterable[tuple[str, str | 
                 "request may override: mark it `optional: true`, or remove it.",
                 tensor.name,
             )
-        yield from _tensor_problems("input", tensor, graph_tensor, config, exact=False)
+        yield from _tensor_problems(
+            "input", tensor, graph_tensor, config, exact=False, batch_reason=batch_reason
+        )
 
 
 def _tensor_problems(
@@ -251,6 +261,7 @@ def _tensor_problems(
     *,
     exact: bool,
     check_shape: bool = True,
+    batch_reason: str = "",
 ) -> Iterable[tuple[str, str | None]]:
     if graph_tensor.kind != "tensor":
         return  # reported once for the graph
@@ -268,12 +279,16 @@ def _tensor_problems(
         return
     if not check_shape:
         return
-    shape = shape_problem(what, tensor, graph_tensor, config.max_batch_size, exact=exact)
+    shape = shape_problem(
+        what, tensor, graph_tensor, config.max_batch_size, exact=exact, batch_reason=batch_reason
+    )
     if shape:
         yield shape, tensor.name
 
 
-def _output_problems(config: Any, graph: OnnxGraph) -> Iterable[tuple[str, str | None]]:
+def _output_problems(
+    config: Any, graph: OnnxGraph, batch_reason: str
+) -> Iterable[tuple[str, str | None]]:
     outputs = {t.name: t for t in graph.outputs}
     batch_outputs = {target for b in config.batch_output for target in b.target_name}
     for tensor in config.output:
@@ -289,15 +304,21 @@ def _output_problems(config: Any, graph: OnnxGraph) -> Iterable[tuple[str, str |
             # Triton checks no shape for the target of a batch output.
             check_shape = tensor.name not in batch_outputs
             yield from _tensor_problems(
-                "output", tensor, graph_tensor, config, exact=True, check_shape=check_shape
+                "output",
+                tensor,
+                graph_tensor,
+                config,
+                exact=True,
+                check_shape=check_shape,
+                batch_reason=batch_reason,
             )
 
 
 def check_onnx_graph(parsed: ModelConfigFile, graph: OnnxGraph) -> list[ModelConfigError]:
     """What Triton's onnxruntime backend would refuse in a config against `graph`.
 
-    A config that leaves out all inputs or all outputs is auto-completed from the graph at load,
-    so it is not compared here.
+    A parsed config that leaves out all inputs or all outputs is auto-completed from the graph at
+    load, so it is not compared here: compare the completed one (`config/completion.py`).
     """
     config = parsed.message
     if not (config.input or config.batch_input) or not config.output:
@@ -313,7 +334,12 @@ def check_onnx_graph(parsed: ModelConfigFile, graph: OnnxGraph) -> list[ModelCon
         if t.kind != "tensor"
     ]
     tensor_lines = {t.name: t.line for t in (*parsed.inputs, *parsed.outputs)}
-    problems = [*_input_problems(config, graph), *_output_problems(config, graph)]
+    completion = parsed.completion
+    batch_reason = completion.filled.get("max_batch_size", "") if completion else ""
+    problems = [
+        *_input_problems(config, graph, batch_reason),
+        *_output_problems(config, graph, batch_reason),
+    ]
     for message, name in problems:
         line = tensor_lines.get(name) if name else parsed.line("input")
         errors.append(ModelConfigError(parsed.path, f"{message} (graph: {graph.path})", line=line))

@@ -166,3 +166,23 @@ def test_non_tensor_graph_outputs() -> None:
         f"{PATH}: 1/model.onnx: the graph's output \"Y\" is a sequence, not a tensor: Triton's "
         "onnxruntime backend serves tensors only."
     ]
+
+
+def test_a_completed_config_is_compared_and_says_where_max_batch_size_comes_from() -> None:
+    from triton_mme.config.completion import complete_from_graph
+
+    # Only the input is listed: Triton completes the output and max_batch_size from the graph,
+    # then compares the input with it.
+    parsed = parse_model_config(
+        PATH,
+        'platform: "onnxruntime_onnx"\ninput [{ name: "X", data_type: TYPE_FP32, dims: [5] }]\n',
+    )
+    completed, problems = complete_from_graph(parsed, NET)
+    assert problems == []
+    assert [str(e) for e in check_onnx_graph(completed, NET)] == [
+        f'{PATH}:2: input "X" has dims: [5], which is [-1, 5] with the batch dimension Triton '
+        "adds (max_batch_size 4, filled in by Triton's onnxruntime backend: config.pbtxt sets no "
+        "max_batch_size and every input and output of the graph 1/model.onnx has a variable "
+        "first dimension, so it takes Triton's default-max-batch-size, 4), but the ONNX graph's "
+        "shape is [-1, 4]: set `dims: [4]`. (graph: 1/model.onnx)"
+    ]

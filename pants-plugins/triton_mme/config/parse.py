@@ -36,6 +36,37 @@ class TensorSpec:
     reshape: tuple[int, ...] | None  # None when the tensor has no `reshape`
     optional: bool
     line: int | None
+    # The ONNX graph (`1/model.onnx`) Triton's onnxruntime backend takes this tensor from, when
+    # config.pbtxt leaves its inputs or outputs to Triton (see `config/completion.py`).
+    from_graph: str = ""
+
+    def label(self, kind: str) -> str:
+        """How messages name it: "input `X`", or "the graph's input `X`, which config.pbtxt
+        leaves to Triton"."""
+        if self.from_graph:
+            return f"the graph's {kind} `{self.name}`, which config.pbtxt leaves to Triton"
+        return f"{kind} `{self.name}`" if self.name else f"an {kind} without a name"
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What Triton's backend does to a config at load, beyond config.pbtxt (`config/completion.py`).
+
+    A parsed config has none: the checks then decide only what the file decides, as before any
+    backend runs. A completed one says which fields the backend filled in, and which ones model
+    code may still fill in where the checks cannot see it (python's `auto_complete_config`).
+    """
+
+    # Top-level field -> where its value comes from, e.g. "max_batch_size" -> "Triton's
+    # onnxruntime backend, ...".
+    filled: FrozenDict[str, str] = FrozenDict()
+    # Fields model code may still fill in at load ("input", "output", "max_batch_size", ...).
+    left_open: tuple[str, ...] = ()
+    # Who fills those in, e.g. "model.py's auto_complete_config (models/m/1/model.py:12)".
+    left_to: str = ""
+
+    def is_open(self, field: str) -> bool:
+        return field in self.left_open
 
 
 @dataclass(frozen=True)
@@ -90,6 +121,8 @@ class ModelConfigFile:
     # The full message for the rarer fields; it is derived from `text`, so it takes no part in
     # equality. Treat it as read-only.
     message: Any = field(compare=False, hash=False, repr=False)
+    # None for a config as parsed; set on the config Triton serves (`config/completion.py`).
+    completion: Completion | None = None
 
     @property
     def is_ensemble(self) -> bool:
@@ -99,10 +132,17 @@ class ModelConfigFile:
 
     @property
     def batching_decided(self) -> bool:
-        """Whether the file sets max_batch_size. When it does not, a backend may fill it in
-        (python's `auto_complete_config`, ONNX Runtime's default), so rules that compare with
-        it cannot be decided from the file."""
-        return "max_batch_size[0]" in self.lines
+        """Whether max_batch_size is known. In a parsed config, when the file sets it: otherwise
+        a backend may fill it in (python's `auto_complete_config`, ONNX Runtime's default), so
+        rules that compare with it cannot be decided from the file. In a completed config,
+        unless model code may still set it."""
+        if self.completion is None:
+            return "max_batch_size[0]" in self.lines
+        return not self.completion.is_open("max_batch_size")
+
+    def is_open(self, field: str) -> bool:
+        """Whether model code may still fill in `field` ("input", "output", ...) at load."""
+        return self.completion is not None and self.completion.is_open(field)
 
     def line(self, *path: str) -> int | None:
         """The line of a field, e.g. `line("input[1]", "dims")`; a part without `[i]` is `[0]`."""

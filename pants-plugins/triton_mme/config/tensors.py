@@ -42,9 +42,8 @@ def check_tensors(config: ModelConfigFile) -> list[ModelConfigError]:
                         f"dims (channels, height, width, without the batch dimension), but dims "
                         f"is {format_shape(spec.dims)}: fix the dims or drop `format`."
                     )
-            label = f"{kind} `{spec.name}`" if spec.name else f"an {kind} without a name"
             errors.extend(
-                ModelConfigError(config.path, f"{label} {problem}", line=spec.line)
+                ModelConfigError(config.path, f"{spec.label(kind)} {problem}", line=spec.line)
                 for problem in problems
             )
     return errors
@@ -78,10 +77,15 @@ def _variable_groups(shape: tuple[int, ...]) -> list[int]:
 
 
 def _shape_problems(kind: str, spec: TensorSpec, config: ModelConfigFile) -> Iterator[str]:
+    # model.py's auto_complete_config may fill in a listed tensor's data_type and dims; a
+    # graph's tensor of a type Triton cannot serve is reported with the graph.
+    open_ = config.is_open(kind)
     if not spec.name:
         yield f'has no `name`: add `name: "..."` (the name clients send the {kind} under).'
-    if spec.data_type == TYPE_INVALID:
+    if spec.data_type == TYPE_INVALID and not open_ and not spec.from_graph:
         yield "has no `data_type`: add one, e.g. `data_type: TYPE_FP32`."
+    if not spec.dims and open_:
+        return
     if not spec.dims:
         yield (
             "has no `dims`: add them, without the batch dimension (a scalar is `dims: [1]`, "

@@ -11,10 +11,12 @@ class TritonConfigLint(Subsystem):
     name = "triton-config"
     help = (
         "Checks every `triton_model` and `triton_ensemble` config.pbtxt as Triton would when it "
-        "loads the model (schema, platform, tensors, batching, instance groups, version folders "
-        "and model files, ensemble wiring, EXECUTION_ENV_PATH), plus the artifact version and "
-        "python env that `package` and `test` check before they build anything. See "
-        "docs/models.md for every rule."
+        "loads the model (schema, backend, platform, tensors, batching, instance groups, version "
+        "folders and model files, ensemble wiring, EXECUTION_ENV_PATH), on the config Triton "
+        "serves (completed from the ONNX graph as Triton's onnxruntime backend does; what a "
+        "python model's auto_complete_config may fill in is not refused), plus the artifact "
+        "version and python env that `package` and `test` check before they build anything. "
+        "`./pants served-config` prints the completed config. See docs/models.md for every rule."
     )
 
     skip = SkipOption("lint")

@@ -1,10 +1,11 @@
-"""The ONNX graphs of a model served by Triton's onnxruntime backend, checked against its config.
+"""The ONNX graphs of a model served by Triton's onnxruntime backend.
 
 For each `model.onnx` of the model directory (committed, or fetched by DVC through the
 `ModelFilesRequest` union: the bytes that ship) one sandboxed process of the `[onnx-graph]` tool
 (`scripts/onnx_graph.py`, the `onnx` package) reads the graph's inputs and outputs without its
 external data. The process's only input is that file, so Pants caches the result by the weights'
-digest: an unchanged model is read once. `config/onnx_graph.py` then compares the config with it.
+digest: an unchanged model is read once. `util_rules/served_config.py` completes the config from
+it as the backend does, and `config/onnx_graph.py` compares the two.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pants.engine.process import FallibleProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 from pants.engine.target import Target
-from triton_mme.config.onnx_graph import OnnxGraph, check_onnx_graph, onnx_file_name, serves_onnx
+from triton_mme.config.onnx_graph import OnnxGraph
 from triton_mme.subsystems.onnx_graph import OnnxGraphReaderSubsystem
 from triton_mme.subsystems import tool
 from triton_mme.subsystems.tool import ScriptTool, ScriptToolRequest
@@ -63,18 +64,25 @@ async def read_onnx_graph(
 
 
 @dataclass(frozen=True)
-class OnnxGraphCheckRequest(EngineAwareParameter):
+class OnnxGraphsRequest(EngineAwareParameter):
+    """The ONNX graphs of a model's version folders; `file_name` is the model file's name
+    (`default_model_filename`, or `model.onnx`)."""
+
     target: Target
+    file_name: str
 
     def debug_hint(self) -> str:
         return self.target.address.spec
 
 
 @dataclass(frozen=True)
-class OnnxGraphCheck:
-    """Differences between a model's config and its ONNX graphs that Triton refuses at load."""
+class OnnxGraphs:
+    """One graph per numeric version folder that holds the model file, by version."""
 
-    errors: tuple[str, ...]
+    graphs: tuple[OnnxGraph, ...]
+
+    def for_version(self, version: int) -> OnnxGraph | None:
+        return next((g for g in self.graphs if g.path.split("/")[0] == str(version)), None)
 
 
 def onnx_file_globs(model_name: str, file_name: str) -> PathGlobs:
@@ -87,15 +95,12 @@ def onnx_file_globs(model_name: str, file_name: str) -> PathGlobs:
     )
 
 
-@rule(desc="Check a config against its ONNX graphs", level=LogLevel.DEBUG)
-async def check_onnx_graphs(request: OnnxGraphCheckRequest) -> OnnxGraphCheck:
+@rule(desc="Read the ONNX graphs of a model", level=LogLevel.DEBUG)
+async def model_onnx_graphs(request: OnnxGraphsRequest) -> OnnxGraphs:
     directory = await Get(ModelDirectory, ModelDirectoryRequest(request.target))
-    config = directory.config.parsed.message
-    if not serves_onnx(config):
-        return OnnxGraphCheck(())
     name = directory.model_name
     found = await Get(
-        Snapshot, DigestSubset(directory.digest, onnx_file_globs(name, onnx_file_name(config)))
+        Snapshot, DigestSubset(directory.digest, onnx_file_globs(name, request.file_name))
     )
     # Triton loads numeric version folders only.
     paths = [p for p in found.files if p.split("/")[1].isdigit()]
@@ -107,10 +112,7 @@ async def check_onnx_graphs(request: OnnxGraphCheckRequest) -> OnnxGraphCheck:
         Get(OnnxGraph, OnnxGraphRequest(name, os.path.relpath(path, name), digest))
         for path, digest in zip(paths, relative)
     )
-    errors = [
-        str(error) for graph in graphs for error in check_onnx_graph(directory.config.parsed, graph)
-    ]
-    return OnnxGraphCheck(tuple(errors))
+    return OnnxGraphs(tuple(graphs))
 
 
 def rules() -> Iterable:

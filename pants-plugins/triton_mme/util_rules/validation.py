@@ -7,17 +7,12 @@ model repository of some targets, refused with every problem listed when any mod
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from pants.engine.addresses import Address, Addresses
-from pants.engine.fs import PathGlobs, Paths
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
-    MultipleSourcesField,
-    SourcesPaths,
-    SourcesPathsRequest,
     TransitiveTargets,
     TransitiveTargetsRequest,
     WrappedTarget,
@@ -26,27 +21,25 @@ from pants.engine.target import (
 from pants.util.logging import LogLevel
 from triton_mme.dependency_inference import TritonModelNameMapping
 from triton_mme.config.checks import check_model_directory
-from triton_mme.config.endpoint import check_invocable
+from triton_mme.config.endpoint import check_backend_from_name, check_invocable
 from triton_mme.config.ensemble import EnsembleMembers, check_ensemble_steps, find_cycle
 from triton_mme.config.errors import ModelConfigError
+from triton_mme.config.onnx_graph import check_onnx_graph
 from triton_mme.config.parse import ModelConfigFile
-from triton_mme.config.files import ModelDirectoryListing, loaded_versions
-from triton_mme.target_types import (
-    TritonEnsembleMemberOnlyField,
-    TritonVersionSourcesField,
-    TritonWeightsField,
+from triton_mme.config.files import ModelDirectoryListing
+from triton_mme.target_types import TritonEnsembleMemberOnlyField
+from triton_mme.util_rules import served_config
+from triton_mme.util_rules.served_config import (
+    ModelConfigRequest,
+    ServedConfigRequest,
+    ServedModelConfig,
 )
-from triton_mme.config.onnx_graph import serves_onnx
-from triton_mme.util_rules.onnx_graph import OnnxGraphCheck, OnnxGraphCheckRequest
 from triton_mme.util_rules.repository import (
     ModelRepository,
     ModelRepositoryRequest,
     TritonModelConfig,
     TritonModelFieldSet,
 )
-
-
-DVC_SUFFIX = ".dvc"
 
 
 class InvalidTritonModel(Exception):
@@ -66,85 +59,40 @@ class ModelValidation:
     errors: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class ModelConfigRequest:
-    """The parsed config of the model target at `address`."""
-
-    address: Address
-
-
-@rule
-async def model_config_of(request: ModelConfigRequest) -> TritonModelConfig:
-    wrapped = await Get(
-        WrappedTarget,
-        WrappedTargetRequest(request.address, description_of_origin="Triton validation"),
-    )
-    return await Get(
-        TritonModelConfig, TritonModelFieldSet, TritonModelFieldSet.create(wrapped.target)
-    )
-
-
-@rule
-async def model_directory_listing(request: ModelConfigRequest) -> ModelDirectoryListing:
-    """What the model directory holds on disk, and what the model ships: its sources plus the
-    files its DVC pointers name (`1/model.onnx.dvc` ships `1/model.onnx`; nothing is fetched)."""
-    wrapped = await Get(
-        WrappedTarget,
-        WrappedTargetRequest(request.address, description_of_origin="Triton validation"),
-    )
-    target = wrapped.target
-    directory = request.address.spec_path
-    fields: list[MultipleSourcesField] = [target[TritonVersionSourcesField]]
-    if target.has_field(TritonWeightsField):
-        fields.append(target[TritonWeightsField])
-    entries, on_disk, *sources = await MultiGet(
-        Get(Paths, PathGlobs([os.path.join(directory, "*")])),
-        Get(Paths, PathGlobs([os.path.join(directory, "[0-9]*", "**")])),
-        *(Get(SourcesPaths, SourcesPathsRequest(field)) for field in fields),
-    )
-    shipped = (
-        os.path.relpath(path[: -len(DVC_SUFFIX)] if path.endswith(DVC_SUFFIX) else path, directory)
-        for paths in sources
-        for path in paths.files
-    )
-    return ModelDirectoryListing(
-        folders=tuple(os.path.basename(d) for d in entries.dirs),
-        files=tuple(os.path.basename(f) for f in entries.files),
-        shipped=tuple(sorted(set(shipped))),
-        on_disk=tuple(os.path.relpath(f, directory) for f in on_disk.files),
-    )
-
-
 @rule(desc="Validate a Triton model config", level=LogLevel.DEBUG)
 async def validate_model(
     request: ModelValidationRequest, mapping: TritonModelNameMapping
 ) -> ModelValidation:
     address = request.address
-    wrapped, config, listing = await MultiGet(
+    wrapped, config, listing, served = await MultiGet(
         Get(
             WrappedTarget, WrappedTargetRequest(address, description_of_origin="Triton validation")
         ),
         Get(TritonModelConfig, ModelConfigRequest(address)),
         Get(ModelDirectoryListing, ModelConfigRequest(address)),
+        # The config Triton serves: for an ONNX model, completed from the graph (fetched
+        # weights are cached, so lint and package read each graph once).
+        Get(ServedModelConfig, ServedConfigRequest(address)),
     )
     errors = check_model_directory(
         config.parsed,
         model_name=config.model_name,
         target_alias=wrapped.target.alias,
         listing=listing,
+        served=[version.config for version in served.versions],
     )
+    for version in served.versions:
+        errors.extend(version.problems)
+        if version.graph is not None:
+            errors.extend(check_onnx_graph(version.config, version.graph))
     called = await _called_models(config, mapping) if config.is_ensemble else {}
     if config.is_ensemble:
         errors.extend(await _ensemble_errors(config, mapping, called))
     if not wrapped.target.get(TritonEnsembleMemberOnlyField).value:
         errors.extend(check_invocable(config.parsed, config.model_name, called))
-    # The ONNX graph too (fetched weights are cached, so lint and package read each graph once).
-    graph_check = (
-        await Get(OnnxGraphCheck, OnnxGraphCheckRequest(wrapped.target))
-        if serves_onnx(config.parsed.message)
-        else OnnxGraphCheck(())
-    )
-    return ModelValidation(address, (*(str(e) for e in errors), *graph_check.errors))
+    errors.extend(check_backend_from_name(config.parsed, served.fields))
+    # Versions completed alike fail alike: each message once.
+    return ModelValidation(address, tuple(dict.fromkeys(str(e) for e in errors)))
 
 
 async def _ensemble_errors(
@@ -153,19 +101,18 @@ async def _ensemble_errors(
     called: Mapping[str, ModelConfigFile],
 ) -> list[ModelConfigError]:
     step_names = [n for n in config.parsed.step_model_names() if n in mapping]
-    member_configs = await MultiGet(
-        Get(TritonModelConfig, ModelConfigRequest(mapping[n])) for n in step_names
-    )
-    member_listings = await MultiGet(
-        Get(ModelDirectoryListing, ModelConfigRequest(mapping[n])) for n in step_names
+    # The step models as Triton serves them: an ONNX model's tensors may come from its graph.
+    served = await MultiGet(
+        Get(ServedModelConfig, ServedConfigRequest(mapping[n])) for n in step_names
     )
     members = EnsembleMembers(
-        configs={name: member.parsed for name, member in zip(step_names, member_configs)},
-        versions={
-            name: loaded_versions(member.parsed, listing.folders)
-            for name, member, listing in zip(step_names, member_configs, member_listings)
-        },
+        configs={name: member.latest for name, member in zip(step_names, served)},
+        versions={name: member.loaded for name, member in zip(step_names, served)},
         known_model_names=tuple(mapping.keys()),
+        version_configs={
+            name: {v.version: v.config for v in member.versions if v.version is not None}
+            for name, member in zip(step_names, served)
+        },
     )
     errors = check_ensemble_steps(config.parsed, members)
     step_models = {name: member.step_model_names() for name, member in called.items()}
@@ -240,4 +187,4 @@ async def validated_model_repository(
 
 
 def rules() -> Iterable:
-    return collect_rules()
+    return (*collect_rules(), *served_config.rules())
