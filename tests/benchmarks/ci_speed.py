@@ -11,9 +11,9 @@ pex tool), the BuildGrid venv and the stand-in recipe's download cache all start
 new machine. pyenv's interpreters are found through PYENV_ROOT (default ~/.pyenv), whatever
 `pyenv global` names. What it cannot empty: the Docker engine (installed once per machine, about
 30 s) and its images; remove the stand-in image first (`docker rmi <[triton].image>`) to include
-its build (about 60 s). Then it runs the command again in the same clone, with nothing changed: once with the pantsd
-the first run left (as on a developer's machine or a CI runner that keeps its daemon), and once
-after stopping it (as a new CI job on a runner that keeps its caches).
+its build (about 60 s). Then it runs the command again in the same clone, with nothing changed:
+once with the pantsd the first run left (as on a developer's machine or a CI runner that keeps
+its daemon), and once after stopping it (as a new CI job on a runner that keeps its caches).
 
 Prints each run's wall time and closing line, and the cold run's table of the slowest test
 targets (scripts/test prints it), for docs/benchmarks/testing.md.
@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 from checkout import stop_pantsd  # noqa: E402
+
 SLOWEST_HEADING = "Slowest test targets that ran"
 
 
