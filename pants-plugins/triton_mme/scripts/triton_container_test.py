@@ -83,3 +83,25 @@ def test_owner_labels_name_this_process_and_its_expiry(monkeypatch: pytest.Monke
         "--label",
         f"{EXPIRES_LABEL}=1060",
     )
+
+
+def test_a_docker_engine_that_hangs_fails_the_call_naming_it(tmp_path: Path) -> None:
+    hanging = tmp_path / "docker"
+    hanging.write_text("#!/bin/sh\nsleep 30\n")
+    hanging.chmod(0o755)
+    start = time.monotonic()
+    with pytest.raises(ContainerError) as error:
+        docker(str(hanging), "create", "--label", "x", timeout=0.5)
+    assert time.monotonic() - start < 10
+    message = str(error.value)
+    assert message.startswith("`docker create --label` did not answer within 0.5s")
+    assert "the Docker engine hangs" in message
+    assert "scripts/ensure-docker" in message
+
+
+def test_docker_cp_may_take_longer_for_a_larger_repository(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.bin").write_bytes(b"\0" * (40 * 2**20))
+    assert triton_container.cp_timeout(str(tmp_path)) == pytest.approx(
+        triton_container.DOCKER_TIMEOUT_S + 2.0
+    )
