@@ -455,6 +455,9 @@ class ModelPythonEnvField(StringField):
         field when exactly one env fits. The
         model's config.pbtxt must point `EXECUTION_ENV_PATH` at
         `$$TRITON_MODEL_DIRECTORY/{ENV_ARCHIVE_NAME}`.
+
+        The env the model ships is one of its dependencies: a change to the env's BUILD file,
+        requirements or lock also counts as a change of the model for `--changed-since`.
         """
     )
 
