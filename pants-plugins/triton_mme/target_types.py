@@ -22,6 +22,7 @@ from pants.engine.target import (
     SingleSourceField,
     StringField,
     StringSequenceField,
+    SecondaryOwnerMixin,
     Target,
 )
 from pants.util.strutil import help_text
@@ -93,7 +94,10 @@ class TritonVersionSourcesField(MultipleSourcesField):
     )
 
 
-class TritonWeightsField(MultipleSourcesField):
+# A target's primary owner of files is its first source field by alias (`sources` here), so the
+# second one must also claim its files as a secondary owner: then `--changed-since` maps a changed
+# pointer to the model (the same holds for the env's requirements and lock below).
+class TritonWeightsField(MultipleSourcesField, SecondaryOwnerMixin):
     alias = "weights"
     default = ("[0-9]*/**/*.dvc",)
     # Most models have no DVC-tracked weights: the default matching nothing is no mistake.
@@ -365,7 +369,7 @@ class CondaSpecsField(StringSequenceField):
     )
 
 
-class RequirementsSourceField(SingleSourceField):
+class RequirementsSourceField(SingleSourceField, SecondaryOwnerMixin):
     alias = "requirements"
     default = "requirements.txt"
     required = False
@@ -393,7 +397,7 @@ class ChannelsField(StringSequenceField):
     )
 
 
-class LockfileSourceField(SingleSourceField):
+class LockfileSourceField(SingleSourceField, SecondaryOwnerMixin):
     alias = "lockfile"
     default = "python_env.lock"
     required = False
@@ -451,6 +455,9 @@ class ModelPythonEnvField(StringField):
         field when exactly one env fits. The
         model's config.pbtxt must point `EXECUTION_ENV_PATH` at
         `$$TRITON_MODEL_DIRECTORY/{ENV_ARCHIVE_NAME}`.
+
+        The env the model ships is one of its dependencies: a change to the env's BUILD file,
+        requirements or lock also counts as a change of the model for `--changed-since`.
         """
     )
 

@@ -2,6 +2,10 @@
 
 The archive goes to the path config.pbtxt's `EXECUTION_ENV_PATH` names (relative to the model
 directory), so every tarball holding the model, and every test serving it, carries the env.
+
+The env a model ships is also one of its dependencies (inferred below, from the same walk), so
+Pants' `--changed-since ... --changed-dependents=transitive` goes from a changed requirements or
+lock file to the env, then to every model that ships it and every ensemble shipping those.
 """
 
 from __future__ import annotations
@@ -14,7 +18,14 @@ from pants.engine.addresses import Address, AddressInput
 from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.fs import CreateDigest, Digest, DigestEntries, FileEntry
 from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.target import AllTargets
+from pants.engine.target import (
+    AllTargets,
+    FieldSet,
+    InferDependenciesRequest,
+    InferredDependencies,
+    WrappedTarget,
+    WrappedTargetRequest,
+)
 from pants.engine.unions import UnionRule
 from triton_mme.util_rules.env.build import PythonEnvArchive, PythonEnvArchiveRequest
 from triton_mme.util_rules.env.checks import (
@@ -22,7 +33,12 @@ from triton_mme.util_rules.env.checks import (
     check_env_declared,
     execution_env_path,
 )
-from triton_mme.target_types import ModelPythonEnvField, TritonPythonEnvTarget
+from triton_mme.target_types import (
+    ModelPythonEnvField,
+    TritonConfigSourceField,
+    TritonDependenciesField,
+    TritonPythonEnvTarget,
+)
 from triton_mme.util_rules.repository import (
     ModelFiles,
     ModelFilesRequest,
@@ -150,5 +166,39 @@ async def python_env_model_files(request: PythonEnvModelFilesRequest) -> ModelFi
     return ModelFiles(placed)
 
 
+@dataclass(frozen=True)
+class ModelEnvInferenceFieldSet(FieldSet):
+    required_fields = (TritonConfigSourceField, ModelPythonEnvField, TritonDependenciesField)
+
+    config: TritonConfigSourceField
+    python_env: ModelPythonEnvField
+    dependencies: TritonDependenciesField
+
+
+class InferModelEnvDependency(InferDependenciesRequest):
+    infer_from = ModelEnvInferenceFieldSet
+
+
+@rule(desc="Infer the conda env of Triton python models")
+async def infer_model_env_dependency(request: InferModelEnvDependency) -> InferredDependencies:
+    """The env the model ships, found as packaging finds it; none when that finds a problem
+    (validation reports it, naming the config line)."""
+    field_set = request.field_set
+    wrapped = await Get(
+        WrappedTarget,
+        WrappedTargetRequest(field_set.address, description_of_origin="Triton env inference"),
+    )
+    model_field_set = TritonModelFieldSet.create(wrapped.target)
+    config = await Get(TritonModelConfig, TritonModelFieldSet, model_field_set)
+    checked = await Get(
+        CheckedModelEnv, ModelEnvCheckRequest(model_field_set, config, field_set.python_env.value)
+    )
+    return InferredDependencies([checked.env] if checked.env and not checked.problem else [])
+
+
 def rules() -> Iterable:
-    return (*collect_rules(), UnionRule(ModelFilesRequest, PythonEnvModelFilesRequest))
+    return (
+        *collect_rules(),
+        UnionRule(ModelFilesRequest, PythonEnvModelFilesRequest),
+        UnionRule(InferDependenciesRequest, InferModelEnvDependency),
+    )

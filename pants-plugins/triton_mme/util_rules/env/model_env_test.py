@@ -4,12 +4,17 @@ import pytest
 from pants.engine.addresses import Address
 from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent
 from pants.engine.rules import Get, rule
+from pants.engine.target import InferredDependencies
 from pants.testutil.rule_runner import QueryRule, RuleRunner, engine_error
 from triton_mme.util_rules import repository
 from triton_mme.util_rules.env import model_env
 from triton_mme.util_rules.env.build import PythonEnvArchive, PythonEnvArchiveRequest
 from triton_mme.util_rules.env.checks import EnvCheckError
-from triton_mme.util_rules.env.model_env import nearest_env
+from triton_mme.util_rules.env.model_env import (
+    InferModelEnvDependency,
+    ModelEnvInferenceFieldSet,
+    nearest_env,
+)
 from triton_mme.target_types import ModelPythonEnvField, TritonPythonEnvTarget
 from triton_mme.util_rules.repository import ModelDirectory, ModelDirectoryRequest
 from triton_mme.target_types import TritonModelTarget
@@ -39,6 +44,7 @@ def rule_runner() -> RuleRunner:
             TritonModelTarget.register_plugin_field(ModelPythonEnvField),
             QueryRule(ModelDirectory, [ModelDirectoryRequest]),
             QueryRule(DigestContents, [Digest]),
+            QueryRule(InferredDependencies, [InferModelEnvDependency]),
         ],
         target_types=[TritonModelTarget, TritonPythonEnvTarget],
     )
@@ -141,3 +147,37 @@ def test_nearest_env_prefers_the_model_tree_then_the_closest_parent() -> None:
     assert nearest_env(model, [Address("models/other/python_env"), root]) == root
     with pytest.raises(EnvCheckError, match="could use any of the envs"):
         nearest_env(model, [parent, Address("models", target_name="other")])
+
+
+def inferred_env(rule_runner: RuleRunner, address: Address) -> set[Address]:
+    target = rule_runner.get_target(address)
+    request = InferModelEnvDependency(ModelEnvInferenceFieldSet.create(target))
+    return set(rule_runner.request(InferredDependencies, [request]).include)
+
+
+def test_a_python_model_depends_on_the_env_it_ships(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files({"models/group/python_env/BUILD": 'triton_python_env(python="3.11")'})
+    python_model(rule_runner, "models/group/pre", env_line=True)
+    python_model(
+        rule_runner,
+        "models/group/post",
+        env_line=True,
+        build='triton_model(python_env="models/group/python_env")',
+    )
+    env = Address("models/group/python_env")
+    assert inferred_env(rule_runner, Address("models/group/pre")) == {env}
+    assert inferred_env(rule_runner, Address("models/group/post")) == {env}
+
+
+def test_no_env_dependency_without_an_env_to_ship(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "models/BUILD": 'triton_python_env(name="env", python="3.11")',
+            "models/onnx/BUILD": "triton_model()",
+            "models/onnx/config.pbtxt": 'name: "onnx"\nplatform: "onnxruntime_onnx"\n',
+        }
+    )
+    # A python model without EXECUTION_ENV_PATH: a problem validation reports, not an edge.
+    python_model(rule_runner, "models/post", env_line=False)
+    assert inferred_env(rule_runner, Address("models/onnx")) == set()
+    assert inferred_env(rule_runner, Address("models/post")) == set()
