@@ -47,6 +47,11 @@ class LoadedConfigProblems:
 
 
 @dataclass(frozen=True)
+class _Problems:
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class _EnsembleCheck:
     result_name: str
     model: Address
@@ -73,11 +78,6 @@ async def check_loaded_configs(request: LoadedConfigCheckRequest) -> LoadedConfi
     return LoadedConfigProblems(
         FrozenDict({c.result_name: p.errors for c, p in zip(checks, problems) if p.errors})
     )
-
-
-@dataclass(frozen=True)
-class _Problems:
-    errors: tuple[str, ...]
 
 
 @rule
