@@ -108,11 +108,10 @@ def test_preferred_sizes_need_max_batch_size_in_the_file_as_triton_checks_it_fir
     assert [str(e) for e in check_batching(config)] == [
         f"{PATH}:2: dynamic_batching: preferred_batch_size 4 needs a max_batch_size of at least "
         "4, but config.pbtxt sets none, and Triton checks preferred sizes against the file "
-        "before any backend fills one in, so it refuses the model (\"dynamic batching preferred "
+        'before any backend fills one in, so it refuses the model ("dynamic batching preferred '
         'size must be <= max batch size for m"): set `max_batch_size: 4` (or more) in '
         "config.pbtxt."
     ]
-    fixed = parse_model_config(
-        PATH, 'backend: "python"\nmax_batch_size: 4\ndynamic_batching { preferred_batch_size: [4] }\n'
-    )
+    text = 'backend: "python"\nmax_batch_size: 4\ndynamic_batching { preferred_batch_size: [4] }\n'
+    fixed = parse_model_config(PATH, text)
     assert check_batching(fixed) == []

@@ -29,9 +29,8 @@ def reported_config(path: str, data: Mapping[str, Any]) -> ModelConfigFile:
     `path` names the model's config.pbtxt in messages; lines refer to Triton's text, so checks
     that point at a line use the ensemble's.
     """
-    message = json_format.ParseDict(
-        dict(data), model_config_pb2.ModelConfig(), ignore_unknown_fields=True  # type: ignore[attr-defined]
-    )
+    empty = model_config_pb2.ModelConfig()  # type: ignore[attr-defined]
+    message = json_format.ParseDict(dict(data), empty, ignore_unknown_fields=True)
     parsed = parse_model_config(path, text_format.MessageToString(message))
     filled = {name: REPORTED_BY for name in ("input", "output", "max_batch_size")}
     return dataclasses.replace(
@@ -54,9 +53,7 @@ def check_steps_with_reported(
         known_model_names=members.known_model_names,
         version_configs={
             name: (
-                {version: reported[name] for version in configs}
-                if name in reported
-                else configs
+                {version: reported[name] for version in configs} if name in reported else configs
             )
             for name, configs in members.version_configs.items()
         },

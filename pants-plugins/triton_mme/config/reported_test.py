@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from triton_mme.config.ensemble import EnsembleMembers
 from triton_mme.config.parse import parse_model_config
 from triton_mme.config.reported import check_steps_with_reported, reported_config
@@ -22,7 +24,7 @@ ensemble_scheduling {
 )
 
 # What Triton answers to GET /v2/models/<name>/config once model.py's auto_complete_config ran.
-CASTER_AS_SERVED = {
+CASTER_AS_SERVED: dict[str, Any] = {
     "name": "pipe_1.0.0.caster",
     "backend": "python",
     "max_batch_size": 0,
@@ -51,7 +53,8 @@ def test_an_auto_completed_output_the_ensemble_disagrees_with_is_reported_at_its
         "output `OUTPUT0` is TYPE_INT32, but TYPE_FP32 is expected. Make both configs use the "
         "same data_type."
     ]
-    fp32 = {**CASTER_AS_SERVED, "output": [{**CASTER_AS_SERVED["output"][0], "data_type": "TYPE_FP32"}]}
+    output = {"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": [-1]}
+    fp32 = {**CASTER_AS_SERVED, "output": [output]}
     fits = {"caster": reported_config("models/caster/config.pbtxt", fp32)}
     assert check_steps_with_reported(ENSEMBLE, members, fits) == []
     assert check_steps_with_reported(ENSEMBLE, members, {}) == []
