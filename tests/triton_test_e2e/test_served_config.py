@@ -7,8 +7,8 @@
   names the graph's tensors.
 - A python member whose `auto_complete_config` makes an output INT32 where the ensemble expects
   FP32 passes lint (only Triton can tell what the method does), and fails `./pants test` with the
-  ensemble's `config.pbtxt:line` naming the step; the result under dist/test/ holds the config
-  Triton served.
+  ensemble's `config.pbtxt:line` naming the step, whether a `triton_test` tests the ensemble or
+  only the load check loads it; the result under dist/test/ holds the config Triton served.
 """
 
 from __future__ import annotations
@@ -187,6 +187,10 @@ def test_an_auto_completed_output_the_ensemble_disagrees_with_fails_test(tmp_pat
             ),
             "fixtures/cast_pipeline/config.pbtxt": CAST_PIPELINE,
             "fixtures/cast_pipeline/model_version.txt": "1.0.0\n",
+            # The same ensemble without a triton_test: the load check of `./pants test` fails it.
+            "fixtures/untested/BUILD": "triton_ensemble(dependencies=['fixtures/caster'])\n",
+            "fixtures/untested/config.pbtxt": CAST_PIPELINE,
+            "fixtures/untested/model_version.txt": "1.0.0\n",
             "fixtures/cast_pipeline/tests/basic.json": case(
                 [{"name": "X", "datatype": "FP32", "shape": [2], "data": [1.0, 2.0]}],
                 [{"name": "Y", "datatype": "FP32", "shape": [2], "data": [1.0, 2.0]}],
@@ -211,4 +215,8 @@ def test_an_auto_completed_output_the_ensemble_disagrees_with_fails_test(tmp_pat
     served = data["served_configs"]["caster"]
     assert [(t["name"], t["data_type"]) for t in served["output"]] == [("OUTPUT0", "TYPE_INT32")]
     assert any("step 1 (`caster`)" in e for e in data["served_config_errors"])
+    assert (
+        "fixtures/untested/config.pbtxt:4: ensemble output `Y`: data type mismatch: step 1 "
+        "(`caster`) output `OUTPUT0` is TYPE_INT32"
+    ) in output
     assert repo.leftover_containers() == []
