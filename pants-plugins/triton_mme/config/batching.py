@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any, Iterator
 
 from triton_mme.config.errors import ModelConfigError
@@ -25,12 +26,24 @@ def check_batching(config: ModelConfigFile) -> list[ModelConfigError]:
     return [ModelConfigError(config.path, f"{field}: {p}", line=line) for p in problems]
 
 
-def _preferred_sizes(sizes: Any, config: ModelConfigFile) -> Iterator[str]:
+def _preferred_sizes(sizes: Any, config: ModelConfigFile, triton_says: str) -> Iterator[str]:
+    """Triton's core checks preferred sizes against config.pbtxt's max_batch_size when it reads
+    the file, before any backend completes the config (`ValidateModelConfig`, called by the
+    model repository manager right after `GetNormalizedModelConfig`): a max_batch_size that a
+    backend or `auto_complete_config` would fill in comes too late."""
     max_batch_size = config.max_batch_size
+    name = config.name or posixpath.basename(posixpath.dirname(config.path))
     for size in sizes:
         if size <= 0:
             yield f"preferred_batch_size {size} must be positive."
-        elif size > max_batch_size and config.batching_decided:
+        elif size > max_batch_size and config.line("max_batch_size") is None:
+            yield (
+                f"preferred_batch_size {size} needs a max_batch_size of at least {size}, but "
+                "config.pbtxt sets none, and Triton checks preferred sizes against the file "
+                f'before any backend fills one in, so it refuses the model ("{triton_says} '
+                f'{name}"): set `max_batch_size: {size}` (or more) in config.pbtxt.'
+            )
+        elif size > max_batch_size:
             yield (
                 f"preferred_batch_size {size} is larger than max_batch_size "
                 f"{max_batch_size}: lower it, or raise max_batch_size."
@@ -38,7 +51,11 @@ def _preferred_sizes(sizes: Any, config: ModelConfigFile) -> Iterator[str]:
 
 
 def _dynamic(batching: Any, config: ModelConfigFile) -> Iterator[str]:
-    yield from _preferred_sizes(batching.preferred_batch_size, config)
+    yield from _preferred_sizes(
+        batching.preferred_batch_size,
+        config,
+        "dynamic batching preferred size must be <= max batch size for",
+    )
     levels = batching.priority_levels
     if levels:
         if not 1 <= batching.default_priority_level <= levels:
@@ -77,7 +94,11 @@ def _sequence(batching: Any, config: ModelConfigFile) -> Iterator[str]:
         yield f"the parameter {BATCH_STRATEGY_PATH} cannot be used with sequence batching."
     yield from _controls(batching.control_input)
     if batching.HasField("oldest"):
-        yield from _preferred_sizes(batching.oldest.preferred_batch_size, config)
+        yield from _preferred_sizes(
+            batching.oldest.preferred_batch_size,
+            config,
+            "sequence batching preferred batch size must be <= max batch size for",
+        )
     if batching.HasField("direct") and not 0.0 <= batching.direct.minimum_slot_utilization <= 1.0:
         yield "direct.minimum_slot_utilization must be between 0.0 and 1.0."
 

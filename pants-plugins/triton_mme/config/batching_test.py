@@ -98,8 +98,20 @@ def test_batching_rules(refused: str, accepted: str, message: str) -> None:
     assert errors(accepted) == []
 
 
-def test_preferred_sizes_wait_when_a_backend_may_fill_in_max_batch_size() -> None:
+def test_preferred_sizes_need_max_batch_size_in_the_file_as_triton_checks_it_first() -> None:
+    # Triton's core validates preferred sizes against config.pbtxt's max_batch_size before any
+    # backend auto-completes the config (core's model_repository_manager.cc: ValidateModelConfig
+    # right after GetNormalizedModelConfig), so a backend that would fill it in comes too late.
     config = parse_model_config(
         PATH, 'backend: "python"\ndynamic_batching { preferred_batch_size: [4] }\n'
     )
-    assert check_batching(config) == []
+    assert [str(e) for e in check_batching(config)] == [
+        f"{PATH}:2: dynamic_batching: preferred_batch_size 4 needs a max_batch_size of at least "
+        "4, but config.pbtxt sets none, and Triton checks preferred sizes against the file "
+        'before any backend fills one in, so it refuses the model ("dynamic batching preferred '
+        'size must be <= max batch size for m"): set `max_batch_size: 4` (or more) in '
+        "config.pbtxt."
+    ]
+    text = 'backend: "python"\nmax_batch_size: 4\ndynamic_batching { preferred_batch_size: [4] }\n'
+    fixed = parse_model_config(PATH, text)
+    assert check_batching(fixed) == []

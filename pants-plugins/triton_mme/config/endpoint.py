@@ -9,7 +9,11 @@ pipeline with a decoupled step cannot be invoked either.
 
 A model never runs on the endpoint under its source name: SageMaker registers a tarball's model
 under its TargetModel, and an ensemble's members ship renamed `<artifact>.<member>`. So a custom
-backend that Triton would take from the model name's `.<backend>` suffix cannot be relied on.
+backend that Triton would take from the model name's `.<backend>` suffix cannot be relied on: a
+deployable model loses the suffix, and a member keeps it only at the end of its name, while
+Triton reads the backend from everything after the name's first `.` (`AutoCompleteBackendFields`
+in core's `src/model_config_utils.cc`): `pipe_1.0.0.x.identity` asks for backend
+`0.0.x.identity`.
 """
 
 from __future__ import annotations

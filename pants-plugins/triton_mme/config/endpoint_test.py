@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from triton_mme.config.endpoint import check_invocable, decoupled_members
 from triton_mme.config.parse import ModelConfigFile, parse_model_config
 
@@ -63,3 +64,32 @@ def test_a_backend_from_the_model_name_does_not_survive_packaging() -> None:
     ]
     named = parse_model_config("models/x.identity/config.pbtxt", 'backend: "identity"\n')
     assert check_backend_from_name(named, complete_backend_fields(named, "x.identity", ())) == []
+
+
+@pytest.mark.parametrize(
+    "artifact, triton_reads",
+    [
+        # Triton's core takes the backend from everything after the name's first `.`
+        # (`AutoCompleteBackendFields` in core's src/model_config_utils.cc): the stand-in image
+        # reported "unable to find backend library for backend '0.0.x.identity'" for this member.
+        ("pipe_1.0.0", "0.0.x.identity"),
+        ("pipe_v1", "x.identity"),
+    ],
+)
+def test_an_ensemble_member_does_not_keep_a_backend_from_its_name(
+    artifact: str, triton_reads: str
+) -> None:
+    from triton_mme.config.backend import complete_backend_fields
+    from triton_mme.config.endpoint import check_backend_from_name
+    from triton_mme.config.rewrite import shipped_member_name
+
+    # An ensemble member ships as `<artifact>.<member>`: its own `.identity` suffix stays at the
+    # end of the name, but Triton reads the backend from the first `.`, so it is another one.
+    served = shipped_member_name(artifact, "x.identity")
+    config = parse_model_config(f"models/{served}/config.pbtxt", "")
+    assert complete_backend_fields(config, served, ()).backend == triton_reads
+    source = parse_model_config("models/x.identity/config.pbtxt", "")
+    fields = complete_backend_fields(source, "x.identity", ())
+    assert fields.backend == "identity"
+    (error,) = check_backend_from_name(source, fields)
+    assert "an ensemble's members ship as `<artifact>.<member>`" in str(error)

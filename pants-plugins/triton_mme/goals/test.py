@@ -12,7 +12,9 @@ raises) fails `./pants test` even without test cases.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -32,8 +34,11 @@ from pants.engine.engine_aware import EngineAwareParameter
 from pants.engine.addresses import Address, Addresses, UnparsedAddressInputs
 from pants.engine.internals.session import RunId
 from pants.engine.fs import (
+    CreateDigest,
     Digest,
+    DigestContents,
     DigestEntries,
+    FileContent,
     DigestSubset,
     FileEntry,
     PathGlobs,
@@ -61,6 +66,8 @@ from triton_mme.util_rules.repository import (
 )
 from triton_mme.goals.untested import untested_models_message
 from triton_mme.subsystems.triton_testing import TritonTestSubsystem
+from triton_mme.util_rules import loaded_config
+from triton_mme.util_rules.loaded_config import LoadedConfigCheckRequest, LoadedConfigProblems
 from triton_mme.util_rules.triton_server import (
     RESULTS_DIR,
     ServedTarget,
@@ -387,6 +394,63 @@ async def run_triton_batch(process: TritonServerProcess) -> TritonBatchOutcome:
     return TritonBatchOutcome(result, reports)
 
 
+@dataclass(frozen=True)
+class CheckedBatchRequest:
+    """A batch's outcome, and the model each of its targets tests."""
+
+    outcome: TritonBatchOutcome
+    models: FrozenDict[Address, Address]  # target -> model under test
+
+
+@rule(desc="Check the configs Triton served", level=LogLevel.DEBUG)
+async def check_batch_outcome(request: CheckedBatchRequest) -> TritonBatchOutcome:
+    """Fails the batch's targets whose ensemble does not fit the configs Triton served (a python
+    member's `auto_complete_config` decides them): their results say why, with the config
+    lines of the step, and keep `passed: false`."""
+    outcome = request.outcome
+    names = {address.path_safe_spec: address for address in request.models}
+    problems = await Get(
+        LoadedConfigProblems,
+        LoadedConfigCheckRequest(
+            outcome.reports,
+            FrozenDict({name: request.models[a] for name, a in names.items()}),
+        ),
+    )
+    if not problems.by_result:
+        return outcome
+    contents = await Get(DigestContents, Digest, outcome.reports.digest)
+    rewritten = []
+    for content in contents:
+        name = os.path.splitext(content.path)[0]
+        if content.path.endswith(".json") and name in problems.by_result:
+            data = json.loads(content.content)
+            data["served_config_errors"] = list(problems.by_result[name])
+            data["passed"] = False
+            content = FileContent(content.path, json.dumps(data, indent=2, sort_keys=True).encode())
+        rewritten.append(content)
+    lines = []
+    for name, errors in sorted(problems.by_result.items()):
+        lines.append(
+            f"FAILED {names[name]}: its ensemble does not fit the config Triton serves for a "
+            "step model:"
+        )
+        lines.extend(f"  {error}" for error in errors)
+    stdout = outcome.result.stdout + ("\n".join(lines) + "\n").encode()
+    stdout_digest, reports = await MultiGet(
+        Get(Digest, CreateDigest([FileContent("stdout", stdout)])),
+        Get(Snapshot, CreateDigest(rewritten)),
+    )
+    entries = await Get(DigestEntries, Digest, stdout_digest)
+    file_digest = next(e.file_digest for e in entries if isinstance(e, FileEntry))
+    result = dataclasses.replace(
+        outcome.result,
+        stdout=stdout,
+        stdout_digest=file_digest,
+        exit_code=outcome.result.exit_code or 1,
+    )
+    return TritonBatchOutcome(result, reports)
+
+
 def batch_test_result(
     outcome: TritonBatchOutcome, batch: TestRequest.Batch, output_setting: ShowOutput
 ) -> TestResult:
@@ -407,8 +471,13 @@ async def run_triton_tests(
     setup = await Get(
         TritonServerProcess, TritonTestBatchRequest(batch.elements, batch.debug_hint(), "test")
     )
+    tested = await MultiGet(
+        Get(TestedModel, TestedModelRequest(fs.address, fs.model.value)) for fs in batch.elements
+    )
     outcome = await Get(TritonBatchOutcome, TritonServerProcess, setup)
-    return batch_test_result(outcome, batch, test_subsystem.output)
+    models = FrozenDict({fs.address: t.address for fs, t in zip(batch.elements, tested)})
+    checked = await Get(TritonBatchOutcome, CheckedBatchRequest(outcome, models))
+    return batch_test_result(checked, batch, test_subsystem.output)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,7 +555,9 @@ async def run_model_loads(
         ),
     )
     outcome = await Get(TritonBatchOutcome, TritonServerProcess, setup)
-    return batch_test_result(outcome, batch, test_subsystem.output)
+    models = FrozenDict({fs.address: fs.address for fs in batch.elements})
+    checked = await Get(TritonBatchOutcome, CheckedBatchRequest(outcome, models))
+    return batch_test_result(checked, batch, test_subsystem.output)
 
 
 @rule(desc="Serve models for Triton tests interactively", level=LogLevel.DEBUG)
@@ -502,6 +573,7 @@ async def debug_triton_tests(
 def rules() -> Iterable:
     return (
         *collect_rules(),
+        *loaded_config.rules(),
         *TritonTestRequest.rules(),
         *TritonModelLoadRequest.rules(),
         UnionRule(InferDependenciesRequest, InferTritonTestDependencies),

@@ -92,6 +92,11 @@ class TargetResult:
     pytest_exit_code: int | None = None
     pytest_output: str | None = None
     error: str | None = None
+    # The config Triton reports for each model of the target's artifact once loaded
+    # (`GET /v2/models/<served name>/config`), by source name: the effective config, which a
+    # python model's `auto_complete_config` may have completed. The plugin checks an ensemble's
+    # steps against these after the batch (goals/test.py).
+    served_configs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -290,6 +295,17 @@ def load_errors(server: Server, targets: list[TargetSpec]) -> dict[str, str]:
     return errors
 
 
+def served_configs(server: Server, target: TargetSpec) -> dict[str, Any]:
+    """The config Triton serves for each loaded model of the target's artifact, by source name
+    (a model that did not load has none)."""
+    configs = {}
+    for source, served in sorted(target.names.served.items()):
+        status, config = server.request("GET", f"/v2/models/{served}/config")
+        if status == 200 and isinstance(config, dict):
+            configs[source] = config
+    return configs
+
+
 # ---------------------------------------------------------------------------------------------
 # Reporting
 
@@ -436,6 +452,8 @@ def main(manifest_path: str) -> int:
                 deadline = Deadline.after(timeout if mode == "test" else None)
                 timed_out = False
                 for spec, result in zip(specs, results):
+                    # Members load even when their ensemble does not: their configs say why.
+                    result.served_configs = served_configs(server, spec)
                     if spec.model in errors:
                         result.load_error = errors[spec.model]
                     elif timed_out:

@@ -11,6 +11,7 @@ from triton_mme.scripts.run_triton_tests import (
     name_map,
     not_run,
     report,
+    served_configs,
 )
 from triton_mme.scripts.triton_server import Server
 
@@ -80,3 +81,18 @@ def test_serve_mode_lists_the_renamed_members() -> None:
         "  `pre` of `pipe` is served as `pipe_1.0.0.pre`\n"
     )
     assert name_map([replace(PIPELINE, names=ModelNames({"pipe": "pipe"}))]) == ""
+
+
+class ConfigServer:
+    """Triton with `pipe_1.0.0.pre` loaded and `pipe` refused: only a loaded model has a config."""
+
+    def request(self, method: str, path: str, timeout: float = 5.0) -> tuple[int, Any]:
+        assert method == "GET"
+        if path == "/v2/models/pipe_1.0.0.pre/config":
+            return 200, {"name": "pipe_1.0.0.pre", "output": [{"name": "Y"}]}
+        return 400, {"error": "Request for unknown model"}
+
+
+def test_served_configs_are_recorded_by_source_name_for_loaded_models() -> None:
+    configs = served_configs(cast(Server, ConfigServer()), PIPELINE)
+    assert configs == {"pre": {"name": "pipe_1.0.0.pre", "output": [{"name": "Y"}]}}
