@@ -20,14 +20,12 @@ from pants.engine.fs import Digest, DigestContents, Snapshot
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
-from triton_mme.config.ensemble import EnsembleMembers
 from triton_mme.config.reported import check_steps_with_reported, reported_config
 from triton_mme.dependency_inference import TritonModelNameMapping
 from triton_mme.util_rules.repository import TritonModelConfig
 from triton_mme.util_rules.served_config import (
     ModelConfigRequest,
-    ServedConfigRequest,
-    ServedModelConfig,
+    served_steps,
 )
 
 
@@ -87,23 +85,11 @@ async def check_loaded_ensemble(
     config = await Get(TritonModelConfig, ModelConfigRequest(check.model))
     if not config.is_ensemble:
         return _Problems(())
-    step_names = [n for n in config.parsed.step_model_names() if n in mapping]
-    served = await MultiGet(
-        Get(ServedModelConfig, ServedConfigRequest(mapping[n])) for n in step_names
-    )
-    members = EnsembleMembers(
-        configs={name: member.latest for name, member in zip(step_names, served)},
-        versions={name: member.loaded for name, member in zip(step_names, served)},
-        known_model_names=tuple(mapping.keys()),
-        version_configs={
-            name: {v.version: v.config for v in member.versions if v.version is not None}
-            for name, member in zip(step_names, served)
-        },
-    )
+    served, members = await served_steps(config.parsed, mapping)
     # Only the members whose config model code completes: the rest lint checked already.
     reported = {
         name: reported_config(member.source.path, json.loads(check.served_configs[name]))
-        for name, member in zip(step_names, served)
+        for name, member in served.items()
         if name in check.served_configs
         and member.latest.completion is not None
         and member.latest.completion.left_open

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from pants.engine.addresses import Address
 from pants.engine.engine_aware import EngineAwareParameter
@@ -29,6 +29,7 @@ from pants.engine.target import (
 from pants.util.logging import LogLevel
 from triton_mme.config.backend import BackendFields, NoBackendError, complete_backend_fields
 from triton_mme.config.completion import ServedVersion, serve_version
+from triton_mme.config.ensemble import EnsembleMembers
 from triton_mme.config.files import ModelDirectoryListing, loaded_versions
 from triton_mme.config.onnx_graph import ONNX_BACKEND, ONNX_FILE_NAME
 from triton_mme.config.parse import ModelConfigFile
@@ -176,6 +177,32 @@ async def served_model_config(request: ServedConfigRequest) -> ServedModelConfig
             for version in versions
         ),
     )
+
+
+async def served_steps(
+    ensemble: ModelConfigFile, models: Mapping[str, Address]
+) -> tuple[dict[str, ServedModelConfig], EnsembleMembers]:
+    """An ensemble's step models (those of `models`, by model name) as Triton serves them, and
+    the members its step rules compare with: an ONNX model's tensors may come from its graph."""
+    names = [name for name in ensemble.step_model_names() if name in models]
+    served = dict(
+        zip(
+            names,
+            await MultiGet(
+                Get(ServedModelConfig, ServedConfigRequest(models[name])) for name in names
+            ),
+        )
+    )
+    members = EnsembleMembers(
+        configs={name: member.latest for name, member in served.items()},
+        versions={name: member.loaded for name, member in served.items()},
+        known_model_names=tuple(models.keys()),
+        version_configs={
+            name: {v.version: v.config for v in member.versions if v.version is not None}
+            for name, member in served.items()
+        },
+    )
+    return served, members
 
 
 def rules() -> Iterable:

@@ -22,7 +22,7 @@ from pants.util.logging import LogLevel
 from triton_mme.dependency_inference import TritonModelNameMapping
 from triton_mme.config.checks import check_model_directory
 from triton_mme.config.endpoint import check_backend_from_name, check_invocable
-from triton_mme.config.ensemble import EnsembleMembers, check_ensemble_steps, find_cycle
+from triton_mme.config.ensemble import check_ensemble_steps, find_cycle
 from triton_mme.config.errors import ModelConfigError
 from triton_mme.config.onnx_graph import check_onnx_graph
 from triton_mme.config.parse import ModelConfigFile
@@ -33,6 +33,7 @@ from triton_mme.util_rules.served_config import (
     ModelConfigRequest,
     ServedConfigRequest,
     ServedModelConfig,
+    served_steps,
 )
 from triton_mme.util_rules.repository import (
     ModelRepository,
@@ -100,20 +101,7 @@ async def _ensemble_errors(
     mapping: TritonModelNameMapping,
     called: Mapping[str, ModelConfigFile],
 ) -> list[ModelConfigError]:
-    step_names = [n for n in config.parsed.step_model_names() if n in mapping]
-    # The step models as Triton serves them: an ONNX model's tensors may come from its graph.
-    served = await MultiGet(
-        Get(ServedModelConfig, ServedConfigRequest(mapping[n])) for n in step_names
-    )
-    members = EnsembleMembers(
-        configs={name: member.latest for name, member in zip(step_names, served)},
-        versions={name: member.loaded for name, member in zip(step_names, served)},
-        known_model_names=tuple(mapping.keys()),
-        version_configs={
-            name: {v.version: v.config for v in member.versions if v.version is not None}
-            for name, member in zip(step_names, served)
-        },
-    )
+    _, members = await served_steps(config.parsed, mapping)
     errors = check_ensemble_steps(config.parsed, members)
     step_models = {name: member.step_model_names() for name, member in called.items()}
     cycle = find_cycle(
