@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from buildgrid import buildgrid_cache
+from reapi_cache import buildgrid_cache
 from checkout import copy_checkout, find_checkout, run_pants
 from standin import ImageUnavailable, available_image
 

@@ -1,6 +1,6 @@
 """Two checkouts at different paths share every process through a REAPI remote cache.
 
-A BuildGrid server (tests/buildgrid.py) serves a cache on loopback, as a CI team would run one for
+A BuildGrid server (tests/reapi_cache.py) serves a cache on loopback, as a CI team would run one for
 its runners (docs/ci-cd.md). `./pants package test models/::` runs in one copy of this checkout
 without the local cache and writes every process to it (conftest.py's `packaged_twice`, whose cold
 build also proves the tarballs reproducible); then in another copy at another path, with empty

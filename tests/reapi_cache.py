@@ -87,8 +87,11 @@ def buildgrid_cache(root: Path) -> Iterator[str]:
     config = root / "config.yml"
     config.write_text(BUILDGRID_CONFIG.format(port=port, storage=root / "cas"))
     log = (root / "server.log").open("wb")
+    # In `root`: `python -c` puts its working directory first on sys.path, where a module named
+    # like the package would shadow it.
     server = subprocess.Popen(
         [str(venv / "bin" / "python"), "-c", BGD, "server", "start", str(config)],
+        cwd=root,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -105,10 +108,18 @@ def buildgrid_cache(root: Path) -> Iterator[str]:
                 time.sleep(0.5)
         yield f"grpc://127.0.0.1:{port}"
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        _stop(server)
         log.close()
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group, SIGKILL after 15 s; nothing if it already exited
+    (its own error, asserted above, is the one to show)."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=15)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
