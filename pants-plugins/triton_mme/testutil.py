@@ -111,3 +111,51 @@ def onnx_model_bytes(
     graph += b"".join(_field(12, _value_info(*tensor)) for tensor in outputs)
     opset_import = _field(1, "") + _field(2, opset)
     return _field(1, ir_version) + _field(8, opset_import) + _field(7, graph)
+
+
+# The model.py Triton's qa copies into autofill_noplatform_success/python/incomplete_output/1/
+# (and empty_config, unknown_input, ...): qa/python_models/auto_complete/model.py of
+# triton-inference-server/server, without its licence header and execute().
+QA_AUTO_COMPLETE = dedent(
+    """\
+    import json
+
+    import numpy as np
+    import triton_python_backend_utils as pb_utils
+
+
+    class TritonPythonModel:
+        @staticmethod
+        def auto_complete_config(auto_complete_model_config):
+            input0 = {"name": "INPUT0", "data_type": "TYPE_FP32", "dims": [4]}
+            input1 = {"name": "INPUT1", "data_type": "TYPE_FP32", "dims": [4]}
+            output0 = {"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": [4]}
+            output1 = {"name": "OUTPUT1", "data_type": "TYPE_FP32", "dims": [4]}
+
+            auto_complete_model_config.set_max_batch_size(0)
+            auto_complete_model_config.add_input(input0)
+            auto_complete_model_config.add_input(input1)
+            auto_complete_model_config.add_output(output0)
+            auto_complete_model_config.add_output(output1)
+
+            return auto_complete_model_config
+
+        def initialize(self, args):
+            self.model_config = model_config = json.loads(args["model_config"])
+    """
+)
+
+# Triton's qa case autofill_noplatform_success/python/incomplete_input: its config.pbtxt (from
+# qa/L0_model_config/ of triton-inference-server/server).
+QA_INCOMPLETE_INPUT = dedent(
+    """\
+    name: "incomplete_input"
+    input [
+      {
+        name: "INPUT1"
+        data_type: TYPE_FP32
+        dims: [ 4 ]
+      }
+    ]
+    """
+)

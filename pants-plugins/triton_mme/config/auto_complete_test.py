@@ -3,40 +3,9 @@ from __future__ import annotations
 from textwrap import dedent
 
 from triton_mme.config.auto_complete import AutoCompleteMethod, find_auto_complete_config
+from triton_mme.testutil import QA_AUTO_COMPLETE
 
 PATH = "models/m/1/model.py"
-
-# The model.py Triton's qa copies into autofill_noplatform_success/python/incomplete_output/1/
-# (and empty_config, unknown_input, ...): qa/python_models/auto_complete/model.py of
-# triton-inference-server/server, without its licence header and execute().
-QA_AUTO_COMPLETE = dedent(
-    """\
-    import json
-
-    import numpy as np
-    import triton_python_backend_utils as pb_utils
-
-
-    class TritonPythonModel:
-        @staticmethod
-        def auto_complete_config(auto_complete_model_config):
-            input0 = {"name": "INPUT0", "data_type": "TYPE_FP32", "dims": [4]}
-            input1 = {"name": "INPUT1", "data_type": "TYPE_FP32", "dims": [4]}
-            output0 = {"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": [4]}
-            output1 = {"name": "OUTPUT1", "data_type": "TYPE_FP32", "dims": [4]}
-
-            auto_complete_model_config.set_max_batch_size(0)
-            auto_complete_model_config.add_input(input0)
-            auto_complete_model_config.add_input(input1)
-            auto_complete_model_config.add_output(output0)
-            auto_complete_model_config.add_output(output1)
-
-            return auto_complete_model_config
-
-        def initialize(self, args):
-            self.model_config = model_config = json.loads(args["model_config"])
-    """
-)
 
 
 def test_triton_qa_auto_complete_model() -> None:

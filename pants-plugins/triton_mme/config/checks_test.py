@@ -10,6 +10,7 @@ from triton_mme.config.ensemble import EnsembleMembers, check_ensemble_steps, sh
 from triton_mme.config.errors import ModelConfigError
 from triton_mme.config.files import ModelDirectoryListing
 from triton_mme.config.parse import ModelConfigFile, parse_model_config
+from triton_mme.testutil import QA_AUTO_COMPLETE, QA_INCOMPLETE_INPUT
 
 PREPROCESS = dedent(
     """\
@@ -441,37 +442,6 @@ QA_INCOMPLETE_OUTPUT = dedent(
     ]
     """
 )
-QA_INCOMPLETE_INPUT = dedent(
-    """\
-    name: "incomplete_input"
-    input [
-      {
-        name: "INPUT1"
-        data_type: TYPE_FP32
-        dims: [ 4 ]
-      }
-    ]
-    """
-)
-QA_AUTO_COMPLETE_MODEL = dedent(
-    """\
-    class TritonPythonModel:
-        @staticmethod
-        def auto_complete_config(auto_complete_model_config):
-            input0 = {"name": "INPUT0", "data_type": "TYPE_FP32", "dims": [4]}
-            input1 = {"name": "INPUT1", "data_type": "TYPE_FP32", "dims": [4]}
-            output0 = {"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": [4]}
-            output1 = {"name": "OUTPUT1", "data_type": "TYPE_FP32", "dims": [4]}
-
-            auto_complete_model_config.set_max_batch_size(0)
-            auto_complete_model_config.add_input(input0)
-            auto_complete_model_config.add_input(input1)
-            auto_complete_model_config.add_output(output0)
-            auto_complete_model_config.add_output(output1)
-
-            return auto_complete_model_config
-    """
-)
 NO_AUTO_COMPLETE_MODEL = (
     "class TritonPythonModel:\n    def execute(self, requests):\n        return []\n"
 )
@@ -513,7 +483,7 @@ def served_directory_errors(text: str, *, name: str, model_py: str) -> list[str]
     ],
 )
 def test_triton_qa_python_auto_complete_is_accepted(name: str, text: str) -> None:
-    assert served_directory_errors(text, name=name, model_py=QA_AUTO_COMPLETE_MODEL) == []
+    assert served_directory_errors(text, name=name, model_py=QA_AUTO_COMPLETE) == []
 
 
 def test_without_auto_complete_config_the_file_is_refused_as_before() -> None:
@@ -540,4 +510,4 @@ def test_a_python_model_without_auto_complete_config_serves_its_max_batch_size()
     )
     (message,) = served_directory_errors(text, name="m", model_py=NO_AUTO_COMPLETE_MODEL)
     assert "has an empty `reshape` in a model with max_batch_size 0" in message
-    assert served_directory_errors(text, name="m", model_py=QA_AUTO_COMPLETE_MODEL) == []
+    assert served_directory_errors(text, name="m", model_py=QA_AUTO_COMPLETE) == []

@@ -10,23 +10,11 @@ from pants.testutil.rule_runner import GoalRuleResult, RuleRunner
 from triton_mme.goals import served_config
 from triton_mme.goals.served_config import ServedConfig
 from triton_mme.target_types import TritonEnsembleTarget, TritonModelTarget
-from triton_mme.testutil import PIPELINE_CONFIG
+from triton_mme.testutil import PIPELINE_CONFIG, QA_INCOMPLETE_INPUT
 from triton_mme.util_rules import onnx_graph, repository, validation
 
-# Triton's qa case autofill_noplatform_success/python/incomplete_input (config.pbtxt and
-# model.py, from qa/L0_model_config/ of triton-inference-server/server).
-QA_INCOMPLETE_INPUT = dedent(
-    """\
-    name: "incomplete_input"
-    input [
-      {
-        name: "INPUT1"
-        data_type: TYPE_FP32
-        dims: [ 4 ]
-      }
-    ]
-    """
-)
+# The model.py of Triton's qa case autofill_noplatform_success/python/incomplete_input (from
+# qa/L0_model_config/ of triton-inference-server/server; its config.pbtxt is in testutil).
 QA_INCOMPLETE_INPUT_MODEL = dedent(
     """\
     class TritonPythonModel:
