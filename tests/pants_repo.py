@@ -18,6 +18,25 @@ from checkout import run_pants
 from standin import configured_image, docker
 
 REPO_FILES = ("pants", "pants.toml", "3rdparty", "build-support", "pants-plugins")
+_ONE_STEP_ENSEMBLE = """\
+platform: "ensemble"
+max_batch_size: 0
+input [{ name: "X", data_type: TYPE_FP32, dims: [-1] }]
+output [{ name: "Y", data_type: TYPE_FP32, dims: [-1] }]
+ensemble_scheduling {
+  step [{
+    model_name: "STEP"
+    model_version: -1
+    input_map { key: "INPUT0", value: "X" }
+    output_map { key: "OUTPUT0", value: "Y" }
+  }]
+}
+"""
+
+
+def one_step_ensemble(step_model: str) -> str:
+    """The config of an ensemble `X -> step_model (INPUT0 -> OUTPUT0) -> Y`, FP32, no batching."""
+    return _ONE_STEP_ENSEMBLE.replace('"STEP"', f'"{step_model}"')
 
 
 class Repo:

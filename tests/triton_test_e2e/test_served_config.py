@@ -19,7 +19,7 @@ from textwrap import dedent
 
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-from pants_repo import Repo, shared_pants_repo
+from pants_repo import Repo, one_step_ensemble, shared_pants_repo
 
 import numpy as np
 
@@ -157,22 +157,7 @@ CASTER_MODEL = dedent(
             return responses
     """
 )
-CAST_PIPELINE = dedent(
-    """\
-    platform: "ensemble"
-    max_batch_size: 0
-    input [{ name: "X", data_type: TYPE_FP32, dims: [-1] }]
-    output [{ name: "Y", data_type: TYPE_FP32, dims: [-1] }]
-    ensemble_scheduling {
-      step [{
-        model_name: "caster"
-        model_version: -1
-        input_map { key: "INPUT0", value: "X" }
-        output_map { key: "OUTPUT0", value: "Y" }
-      }]
-    }
-    """
-)
+CAST_PIPELINE = one_step_ensemble("caster")
 
 
 def test_an_auto_completed_output_the_ensemble_disagrees_with_fails_test(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-from pants_repo import Repo, shared_pants_repo
+from pants_repo import Repo, one_step_ensemble, shared_pants_repo
 
 ADD_ONE_CONFIG = dedent(
     """\
@@ -69,22 +69,7 @@ LABEL_MODEL = dedent(
             return responses
     """
 )
-PIPELINE_CONFIG = dedent(
-    """\
-    platform: "ensemble"
-    max_batch_size: 0
-    input [{ name: "X", data_type: TYPE_FP32, dims: [-1] }]
-    output [{ name: "Y", data_type: TYPE_FP32, dims: [-1] }]
-    ensemble_scheduling {
-      step [{
-        model_name: "add_one"
-        model_version: -1
-        input_map { key: "INPUT0", value: "X" }
-        output_map { key: "OUTPUT0", value: "Y" }
-      }]
-    }
-    """
-)
+PIPELINE_CONFIG = one_step_ensemble("add_one")
 
 
 def case(inputs: list[dict], outputs: list[dict]) -> str:
